@@ -1,0 +1,52 @@
+"""``i3d predict VIDEO...``: the top-k Kinetics classes of each video, as a table or JSON lines."""
+
+import json
+import sys
+
+from absl import flags
+
+from i3d_keras.cli import common, video_flags
+
+flags.DEFINE_integer("top", 5, "How many classes to print per video.")
+flags.DEFINE_bool("json", False, "Print one JSON object per video and line instead of a table.")
+FLAGS = flags.FLAGS
+
+
+def _print_table(path, top, windows):
+    print(f"{path}  ({windows} window{'s' if windows > 1 else ''})")
+    for rank, (index, label, probability) in enumerate(top, 1):
+        print(f"  {rank:>2}. {label:<45} {probability:8.2%}  [{index}]")
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        common.fail("give at least one video: i3d predict VIDEO...")
+    common.setup_logging()
+    from i3d_keras import I3D, decode_predictions, inference
+
+    with common.one_line_errors():
+        options = video_flags.window_options()
+        model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3))
+    failed = 0
+    progress = common.Progress(len(paths), "predict")
+    for number, path in enumerate(paths):
+        try:
+            per_window = inference.window_outputs(
+                model, path, on_window=lambda i: progress.update(number, f"{path}: window {i + 1}"), **options
+            )
+        except Exception as error:  # one bad file must not stop the batch
+            progress.close()
+            common.report_file_error(path, error)
+            failed += 1
+            continue
+        progress.close()
+        top = decode_predictions(per_window.mean(axis=0)[None], top=FLAGS.top, from_logits=True)[0]
+        if FLAGS.json:
+            entries = [{"label": label, "index": index, "probability": probability} for index, label, probability in top]
+            print(json.dumps({"file": path, "windows": len(per_window), "top": entries}), flush=True)
+        else:
+            _print_table(path, top, len(per_window))
+    if failed:
+        print(f"{failed} of {len(paths)} videos failed", file=sys.stderr)
+        sys.exit(1)

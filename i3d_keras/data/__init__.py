@@ -1,0 +1,1 @@
+"""Video data: decoding, sampling and transforms. Knows nothing of the model."""

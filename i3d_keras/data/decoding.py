@@ -1,0 +1,148 @@
+"""Decoding videos into RGB ``uint8`` frames with OpenCV, resampled to a fixed frame rate, in bounded memory.
+
+DeepMind's preprocessing: frames at 25 fps, the short side resized to 256 (bilinear), a centre crop of 224.
+``iter_frames`` streams frames; ``iter_windows`` streams fixed-length windows of them, so a long video never
+sits in memory whole. OpenCV is imported lazily. Every problem a user can cause raises ``VideoError``, whose
+message names the file and the cause.
+"""
+
+import collections
+import logging
+import os
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 25.0
+SHORT_SIDE = 256
+CROP_SIZE = 224
+
+
+class VideoError(ValueError):
+    """A video that cannot be used; ``str(error)`` is one line: ``<file>: <cause>``."""
+
+    def __init__(self, path, cause):
+        super().__init__(f"{path}: {cause}")
+        self.path, self.cause = path, cause
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+def resize_short_side(frame, size=SHORT_SIDE):
+    """Resizes ``frame`` (``[H, W, C]``) bilinearly so that its shorter side is ``size``, keeping the aspect ratio."""
+    height, width = frame.shape[:2]
+    scale = size / min(height, width)
+    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV wants (width, height)
+    if new_size == (width, height):
+        return frame
+    resized = _cv2().resize(frame, new_size, interpolation=_cv2().INTER_LINEAR)
+    return resized.reshape(new_size[1], new_size[0], *frame.shape[2:])
+
+
+def center_crop(frame, size=CROP_SIZE):
+    """The central ``size`` x ``size`` square of ``frame`` (``[H, W, C]``); both sides must be at least ``size``."""
+    height, width = frame.shape[:2]
+    top, left = (height - size) // 2, (width - size) // 2
+    return frame[top:top + size, left:left + size]
+
+
+def _to_rgb(frame):
+    cv2 = _cv2()
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def open_video(path):
+    """An opened ``cv2.VideoCapture`` and its frame rate; ``VideoError`` if the file is missing or no video."""
+    if not os.path.exists(path):
+        raise VideoError(path, "no such file")
+    if os.path.isdir(path):
+        raise VideoError(path, "is a folder, not a video")
+    if os.path.getsize(path) == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    capture = _cv2().VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(path, "not a video OpenCV can decode (unknown format or damaged header)")
+    fps = capture.get(_cv2().CAP_PROP_FPS)
+    return capture, fps if 0 < fps < 1000 else None
+
+
+def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE):
+    """Yields the RGB ``uint8`` frames ``[H, W, 3]`` of ``path``.
+
+    Frames are resampled to ``fps`` by their timestamps (None keeps every decoded frame), resized so the
+    short side is ``short_side`` (None: native size) and centre-cropped to ``crop`` (None: no crop).
+    Raises ``VideoError`` when nothing can be decoded; warns when decoding stops before the stated length.
+    """
+    capture, native_fps = open_video(path)
+    stated_frames = int(capture.get(_cv2().CAP_PROP_FRAME_COUNT) or 0)
+    step = (native_fps / fps) if (fps and native_fps) else 1.0  # source frames per output frame
+    decoded = emitted = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if frame is None or frame.size == 0:
+                continue
+            index = decoded
+            decoded += 1
+            repeats = 0
+            while int(emitted * step + 1e-6) == index:  # this source frame covers the next output times
+                repeats += 1
+                emitted += 1
+            if not repeats:
+                continue
+            frame = _to_rgb(frame)
+            if short_side:
+                frame = resize_short_side(frame, short_side)
+            if crop:
+                if min(frame.shape[:2]) < crop:
+                    raise VideoError(path, f"frames of {frame.shape[1]}x{frame.shape[0]} are smaller than the {crop} crop")
+                frame = center_crop(frame, crop)
+            for _ in range(repeats):
+                yield frame
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise VideoError(path, "no decodable frames (empty or corrupt video stream)")
+    if stated_frames > 0 and decoded < 0.9 * stated_frames:
+        log.warning("%s: decoded only %d of %d frames (truncated file?); using what was decoded", path, decoded, stated_frames)
+
+
+def iter_windows(frames, window, stride, min_frames=1):
+    """Groups a frame stream into arrays ``[T, H, W, C]`` of ``window`` frames, ``stride`` apart.
+
+    The last window is aligned to the end so every frame is covered. A stream shorter than ``window``
+    gives one window of all its frames, looped up to ``min_frames`` (as DeepMind's pipeline loops short clips).
+    """
+    if not 0 < stride <= window:
+        raise ValueError(f"need 0 < stride <= window, got stride={stride}, window={window}")
+    buffer = collections.deque(maxlen=window)
+    pending, yielded = 0, False  # frames added since the last window; whether one was yielded
+    for frame in frames:
+        buffer.append(frame)
+        pending += 1
+        if len(buffer) == window and (not yielded or pending >= stride):
+            yield np.stack(buffer)
+            pending, yielded = 0, True
+    if not yielded and buffer:
+        yield loop_to_length(np.stack(buffer), max(min_frames, len(buffer)))
+    elif yielded and pending:
+        yield np.stack(buffer)
+
+
+def loop_to_length(clip, frames):
+    """Repeats ``clip`` (``[T, ...]``) from its start until it has ``frames`` frames."""
+    if len(clip) >= frames:
+        return clip
+    return np.take(clip, np.arange(frames) % len(clip), axis=0)

@@ -1,0 +1,60 @@
+"""The 2D Inception-V1 of TF-slim (GoogLeNet with batch norm), built from the same table as I3D.
+
+Its ImageNet weights are what I3D is inflated from (see ``inflation``). Inputs are channels-last images
+``[batch, height, width, 3]`` in [-1, 1]; the ImageNet classifier has 1001 classes (0 = background).
+"""
+
+import keras
+
+from i3d_keras import layers
+from i3d_keras.model import ARCHITECTURE, build_trunk, endpoint_name, logits_scope
+
+VALID_ENDPOINTS_2D = tuple(endpoint_name(stage, rank=2) for stage in ARCHITECTURE)
+
+
+def InceptionV1(
+    include_top=True,
+    weights="imagenet",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1001,
+    classifier_activation=None,
+    dropout_rate=0.2,
+    final_endpoint=None,
+    name="inception_v1",
+):
+    """Builds TF-slim's Inception-V1 with batch norm; arguments as ``keras.applications`` and ``I3D``.
+
+    ``weights``: None, ``"imagenet"`` (TF-slim's checkpoint, converted on first use) or a ``.weights.h5`` path.
+    """
+    from i3d_keras import weights as weights_lib
+
+    if weights is not None:
+        weights_lib.lookup(weights)
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if final_endpoint is not None and final_endpoint not in VALID_ENDPOINTS_2D:
+        raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid: {', '.join(VALID_ENDPOINTS_2D)}")
+    if include_top and final_endpoint not in (None, "Mixed_5c"):
+        raise ValueError("final_endpoint needs include_top=False")
+    if input_shape is None:
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
+
+    inputs = keras.Input(shape=input_shape, name="image") if input_tensor is None else input_tensor
+    x = build_trunk(inputs, rank=2, final_endpoint=final_endpoint or "Mixed_5c")
+    if include_top:
+        x = keras.layers.AveragePooling2D(7, strides=1, padding="valid", name="Logits_avg_pool")(x)
+        x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
+        x = keras.layers.Conv2D(classes, 1, use_bias=True, name=layers.keras_name(logits_scope(2)) + "_conv")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="Logits")(x)
+        if classifier_activation is not None:
+            x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        weights_lib.load_into(model, weights, rank=2)
+    return model

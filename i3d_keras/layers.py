@@ -1,0 +1,84 @@
+"""Building blocks shared by I3D (3D) and Inception-V1 (2D): the conv-BN-ReLU unit and the inception block.
+
+Every layer is named after the TensorFlow scope that checkpoints use (``Mixed_4b/Branch_1/Conv3d_0b_3x3``),
+with ``/`` replaced by ``_`` because Keras 3 forbids slashes in layer names. Tensors are channels-last.
+"""
+
+import keras
+
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.999
+
+
+def keras_name(scope):
+    """The Keras layer-name prefix of a TensorFlow scope: ``Mixed_4b/Branch_1/Conv3d_0b_3x3`` -> ``Mixed_4b_Branch_1_Conv3d_0b_3x3``."""
+    return scope.replace("/", "_")
+
+
+def _layer(kind, rank):
+    return getattr(keras.layers, f"{kind}{rank}D")
+
+
+def unit(x, scope, filters, kernel_size, strides=1, rank=3):
+    """Conv (``same`` padding, no bias) -> BatchNorm (offset only, no scale) -> ReLU, as DeepMind's ``Unit3D``.
+
+    Adds layers ``<scope>_conv``, ``<scope>_bn`` and ``<scope>_relu``.
+    """
+    name = keras_name(scope)
+    x = _layer("Conv", rank)(
+        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name + "_conv"
+    )(x)
+    x = keras.layers.BatchNormalization(
+        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, scale=False, name=name + "_bn"
+    )(x)
+    return keras.layers.ReLU(name=name + "_relu")(x)
+
+
+def max_pool(x, scope, pool_size, strides, rank=3):
+    """Max pooling with ``same`` padding, named after its scope."""
+    return _layer("MaxPooling", rank)(pool_size, strides=strides, padding="same", name=keras_name(scope))(x)
+
+
+def inception_block(x, block, channels, rank=3):
+    """The four-branch inception block ``block`` (e.g. ``Mixed_4b``); ``channels`` are the six branch widths.
+
+    Branch_0: 1x1 | Branch_1: 1x1 -> 3x3 | Branch_2: 1x1 -> 3x3 | Branch_3: 3x3 max pool -> 1x1, concatenated.
+    """
+    c0, c1a, c1b, c2a, c2b, c3 = channels
+    names = block_unit_names(block, rank)
+    branch_0 = unit(x, names["0a"], c0, 1, rank=rank)
+    branch_1 = unit(x, names["1a"], c1a, 1, rank=rank)
+    branch_1 = unit(branch_1, names["1b"], c1b, 3, rank=rank)
+    branch_2 = unit(x, names["2a"], c2a, 1, rank=rank)
+    branch_2 = unit(branch_2, names["2b"], c2b, 3, rank=rank)
+    branch_3 = max_pool(x, names["3pool"], 3, 1, rank=rank)
+    branch_3 = unit(branch_3, names["3b"], c3, 1, rank=rank)
+    return keras.layers.Concatenate(name=block)([branch_0, branch_1, branch_2, branch_3])
+
+
+def conv_prefix(rank):
+    """``Conv3d`` or ``Conv2d``: the unit prefix of DeepMind's I3D and TF-slim's Inception-V1 scopes."""
+    return f"Conv{rank}d"
+
+
+def pool_prefix(rank):
+    """``MaxPool3d`` (DeepMind) or ``MaxPool`` (TF-slim)."""
+    return "MaxPool3d" if rank == 3 else "MaxPool"
+
+
+def block_unit_names(block, rank=3):
+    """The scopes inside inception block ``block``, keyed by branch position.
+
+    Keeps the published checkpoints' quirk: in ``Mixed_5b`` the second conv of Branch_2 is ``..._0a_3x3``.
+    """
+    conv, pool = conv_prefix(rank), pool_prefix(rank)
+    branch_2b = "0a_3x3" if block == "Mixed_5b" else "0b_3x3"
+    return {
+        "0a": f"{block}/Branch_0/{conv}_0a_1x1",
+        "1a": f"{block}/Branch_1/{conv}_0a_1x1",
+        "1b": f"{block}/Branch_1/{conv}_0b_3x3",
+        "2a": f"{block}/Branch_2/{conv}_0a_1x1",
+        "2b": f"{block}/Branch_2/{conv}_{branch_2b}",
+        "3pool": f"{block}/Branch_3/{pool}_0a_3x3",
+        "3b": f"{block}/Branch_3/{conv}_0b_1x1",
+    }

@@ -1,0 +1,189 @@
+"""The I3D model (Carreira & Zisserman, 2017): Inception-V1 inflated to 3D, as a Keras 3 functional model.
+
+Reproduces DeepMind's ``i3d.py`` layer for layer. Inputs are channels-last videos
+``[batch, time, height, width, channels]`` with values in [-1, 1] (see ``preprocess_input``);
+3 channels for RGB, 2 for optical flow.
+"""
+
+import collections
+
+import keras
+
+from i3d_keras import layers
+
+Stage = collections.namedtuple("Stage", "kind suffix kernel strides channels")
+
+# The network below the classifier, shared by I3D (3D kernels as written) and Inception-V1 (the last two
+# numbers of each kernel and stride). Mixed blocks list their six branch widths, see layers.inception_block.
+ARCHITECTURE = (
+    Stage("conv", "1a_7x7", (7, 7, 7), (2, 2, 2), 64),
+    Stage("pool", "2a_3x3", (1, 3, 3), (1, 2, 2), None),
+    Stage("conv", "2b_1x1", (1, 1, 1), (1, 1, 1), 64),
+    Stage("conv", "2c_3x3", (3, 3, 3), (1, 1, 1), 192),
+    Stage("pool", "3a_3x3", (1, 3, 3), (1, 2, 2), None),
+    Stage("mixed", "3b", None, None, (64, 96, 128, 16, 32, 32)),
+    Stage("mixed", "3c", None, None, (128, 128, 192, 32, 96, 64)),
+    Stage("pool", "4a_3x3", (3, 3, 3), (2, 2, 2), None),
+    Stage("mixed", "4b", None, None, (192, 96, 208, 16, 48, 64)),
+    Stage("mixed", "4c", None, None, (160, 112, 224, 24, 64, 64)),
+    Stage("mixed", "4d", None, None, (128, 128, 256, 24, 64, 64)),
+    Stage("mixed", "4e", None, None, (112, 144, 288, 32, 64, 64)),
+    Stage("mixed", "4f", None, None, (256, 160, 320, 32, 128, 128)),
+    Stage("pool", "5a_2x2", (2, 2, 2), (2, 2, 2), None),
+    Stage("mixed", "5b", None, None, (256, 160, 320, 32, 128, 128)),
+    Stage("mixed", "5c", None, None, (384, 192, 384, 48, 128, 128)),
+)
+
+MODALITY_CHANNELS = {"rgb": 3, "flow": 2}
+FEATURE_CHANNELS = 1024
+MIN_FRAMES_WITH_TOP = 9  # Mixed_5c must keep >= 2 time steps for the 2x7x7 average pool
+MIN_SIZE_WITH_TOP = 193  # ... and >= 7x7 pixels
+
+
+def endpoint_name(stage, rank=3):
+    """The scope of a stage: ``Conv3d_1a_7x7``, ``MaxPool3d_2a_3x3`` or ``Mixed_3b`` (2D: ``Conv2d_...``, ``MaxPool_...``)."""
+    if stage.kind == "mixed":
+        return f"Mixed_{stage.suffix}"
+    prefix = layers.conv_prefix(rank) if stage.kind == "conv" else layers.pool_prefix(rank)
+    return f"{prefix}_{stage.suffix}"
+
+
+def logits_scope(rank=3):
+    """``Logits/Conv3d_0c_1x1`` (2D: ``Logits/Conv2d_0c_1x1``): the classifier's scope."""
+    return f"Logits/{layers.conv_prefix(rank)}_0c_1x1"
+
+
+VALID_ENDPOINTS = tuple(endpoint_name(stage) for stage in ARCHITECTURE)
+
+
+def unit_scopes(rank=3, final_endpoint=None):
+    """Every conv-BN unit's scope in network order, up to and including ``final_endpoint``."""
+    scopes = []
+    for stage in ARCHITECTURE:
+        name = endpoint_name(stage, rank)
+        if stage.kind == "conv":
+            scopes.append(name)
+        elif stage.kind == "mixed":
+            scopes += [s for key, s in layers.block_unit_names(name, rank).items() if key != "3pool"]
+        if name == final_endpoint:
+            break
+    return scopes
+
+
+def endpoint_layer_name(endpoint, rank=3):
+    """The Keras layer whose output is ``endpoint`` (a conv unit ends in its ReLU)."""
+    is_conv = endpoint.startswith(layers.conv_prefix(rank))
+    return layers.keras_name(endpoint) + ("_relu" if is_conv else "")
+
+
+def build_trunk(x, rank=3, final_endpoint="Mixed_5c"):
+    """Adds the network from the stem up to ``final_endpoint`` (inclusive) on ``x``; returns its output."""
+    for stage in ARCHITECTURE:
+        name = endpoint_name(stage, rank)
+        if stage.kind == "mixed":
+            x = layers.inception_block(x, name, stage.channels, rank=rank)
+        else:
+            kernel, strides = stage.kernel[3 - rank:], stage.strides[3 - rank:]
+            if stage.kind == "conv":
+                x = layers.unit(x, name, stage.channels, kernel, strides, rank=rank)
+            else:
+                x = layers.max_pool(x, name, kernel, strides, rank=rank)
+        if name == final_endpoint:
+            return x
+    raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS)}")
+
+
+def _check_input_shape(input_shape, channels, include_top):
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (time, height, width, channels), got {input_shape}")
+    frames, height, width, got_channels = input_shape
+    if got_channels != channels:
+        raise ValueError(f"input_shape has {got_channels} channels; this modality needs {channels}")
+    if include_top and frames is not None and frames < MIN_FRAMES_WITH_TOP:
+        raise ValueError(
+            f"With include_top=True the clip needs at least {MIN_FRAMES_WITH_TOP} frames, got {frames}"
+        )
+    for size in (height, width):
+        if include_top and size is not None and size < MIN_SIZE_WITH_TOP:
+            raise ValueError(f"With include_top=True frames must be at least {MIN_SIZE_WITH_TOP} pixels, got {size}")
+
+
+def I3D(
+    include_top=True,
+    weights="kinetics400",
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=None,
+    classifier_activation=None,
+    dropout_rate=0.5,
+    modality=None,
+    final_endpoint=None,
+    name=None,
+):
+    """Builds I3D, optionally with pretrained weights.
+
+    Args:
+      include_top: whether to add the classifier (2x7x7 average pool, dropout, 1x1x1 conv, mean over time).
+      weights: None (random init), a registered name (``"kinetics400"``, ``"rgb_imagenet_kinetics400"``,
+        see ``i3d_keras.weights.available()``) or the path of a ``.weights.h5`` file.
+      input_tensor: optional Keras tensor to use as the model's input.
+      input_shape: ``(time, height, width, channels)``; any of the first three may be None.
+        Defaults to ``(None, 224, 224, C)`` with the top and ``(None, None, None, C)`` without.
+      pooling: without the top, None (5D features), ``"avg"`` or ``"max"`` (global pooling to ``[batch, 1024]``).
+      classes: number of classes. Defaults to the weights' classes (400 for Kinetics-400). A different
+        number keeps the pretrained trunk and gives a new, randomly initialised classifier.
+      classifier_activation: None returns logits (as DeepMind's model); ``"softmax"`` returns probabilities.
+      dropout_rate: dropout before the classifier (active in training only).
+      modality: ``"rgb"`` (3 channels) or ``"flow"`` (2 channels). Defaults to the weights' modality.
+      final_endpoint: without the top, stop at this endpoint (one of ``VALID_ENDPOINTS``).
+      name: the model's name.
+    """
+    from i3d_keras import weights as weights_lib  # weights builds models, so it is imported late
+
+    spec = weights_lib.lookup(weights) if isinstance(weights, str) else None
+    modality = modality or (spec.modality if spec else "rgb")
+    if modality not in MODALITY_CHANNELS:
+        raise ValueError(f"modality must be 'rgb' or 'flow', got {modality!r}")
+    if spec and spec.modality != modality:
+        raise ValueError(f"Weights {weights!r} are for the {spec.modality} stream, not {modality}")
+    if classes is None:
+        classes = spec.classes if spec else 400
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if include_top and final_endpoint not in (None, "Mixed_5c"):
+        raise ValueError("final_endpoint needs include_top=False")
+    if final_endpoint is not None and final_endpoint not in VALID_ENDPOINTS:
+        raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS)}")
+    channels = MODALITY_CHANNELS[modality]
+    if input_shape is None:
+        input_shape = (None, 224, 224, channels) if include_top else (None, None, None, channels)
+    _check_input_shape(tuple(input_shape), channels, include_top)
+
+    inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
+    x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
+    if include_top:
+        x = keras.layers.AveragePooling3D((2, 7, 7), strides=1, padding="valid", name="Logits_avg_pool")(x)
+        x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
+        x = keras.layers.Conv3D(classes, 1, use_bias=True, name=layers.keras_name(logits_scope()) + "_conv")(x)
+        x = keras.layers.GlobalAveragePooling3D(name="Logits")(x)  # mean over time (and space when > 1x1)
+        if classifier_activation is not None:
+            x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling3D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
+
+    if weights is not None:
+        weights_lib.load_into(model, weights)
+    return model
+
+
+def endpoint_model(model, endpoints=("Mixed_5c",), rank=3):
+    """A model with the same input as ``model`` whose output is a dict of the named endpoints' tensors.
+
+    ``rank=2`` for an Inception-V1 (endpoints named ``Conv2d_1a_7x7``, ``MaxPool_2a_3x3``, ...).
+    """
+    outputs = {endpoint: model.get_layer(endpoint_layer_name(endpoint, rank)).output for endpoint in endpoints}
+    return keras.Model(model.input, outputs, name=model.name + "_endpoints")

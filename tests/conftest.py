@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated weights cache, synthetic videos, random weight trees, checkpoint writers."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_VIDEOS = SHARED_DATA / "videos"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def weights_cache(tmp_path_factory):
+    """Converted weights go to a fresh folder per test session, never to the user's cache."""
+    folder = tmp_path_factory.mktemp("i3d_keras_cache")
+    os.environ["I3D_KERAS_CACHE"] = str(folder)
+    return folder
+
+
+def write_video(path, frames, fps=25.0):
+    """Writes RGB ``uint8`` frames ``[T, H, W, 3]`` with OpenCV (MJPG for .avi, mp4v for .mp4)."""
+    import cv2
+
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(path).endswith(".avi") else "mp4v"))
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    return path
+
+
+def random_tree(model, rank=3, seed=0):
+    """The weight tree of ``model`` with every tensor random (batch-norm statistics too), so mappings are testable."""
+    from i3d_keras import convert
+
+    rng = np.random.default_rng(seed)
+    tree = {}
+    for key, var in convert.model_variables(model, rank).items():
+        shape = tuple(var.shape)
+        if key.endswith("moving_variance"):
+            tree[key] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+        elif key.endswith("/kernel"):
+            fan_in = int(np.prod(shape[:-1]))
+            tree[key] = (rng.normal(0, 1, shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        else:
+            tree[key] = rng.normal(0, 0.1, shape).astype(np.float32)
+    return tree
+
+
+def write_tf_checkpoint(prefix, tensors):
+    """Writes a name-based TensorFlow checkpoint holding exactly ``tensors`` (``{name: array}``)."""
+    import tensorflow as tf
+
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[name]) for name in names],
+    )
+    return str(prefix)
+
+
+@pytest.fixture(scope="session")
+def kinetics_i3d():
+    """``I3D(weights="kinetics400")`` with free clip length, built once per session."""
+    from i3d_keras import I3D
+
+    return I3D(weights="kinetics400", input_shape=(None, 224, 224, 3))

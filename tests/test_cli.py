@@ -1,0 +1,117 @@
+"""The ``i3d`` command as a user runs it: real processes, exit codes, one-line errors, JSON output."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_VIDEOS, write_video
+
+TRUE_LABELS = {"mmaction2_demo.mp4": (6, "arm wrestling"), "decord_flipping_a_pancake.mkv": (129, "flipping pancake")}
+
+
+def i3d(*args, timeout=600):
+    """Runs ``python -m i3d_keras ARGS`` and returns the completed process (stdout and stderr as text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "i3d_keras", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=dict(os.environ), check=False,
+    )
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+@pytest.fixture(scope="module")
+def moving_video(tmp_path_factory):
+    """A 2-second 25 fps clip of a bright square moving over a dark background."""
+    frames = np.full((50, 240, 320, 3), 30, np.uint8)
+    for t in range(50):
+        frames[t, 80:160, 20 + 4 * t : 100 + 4 * t] = 220
+    return write_video(tmp_path_factory.mktemp("videos") / "moving.avi", frames)
+
+
+def test_usage():
+    result = i3d()
+    assert result.returncode == 2 and "predict" in result.stdout
+    result = i3d("frobnicate")
+    assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr
+
+
+def test_predict_json_and_bad_files(moving_video, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x01" * 300)
+    result = i3d("predict", "--json", "--top", "3", moving_video, tmp_path / "missing.mp4", junk)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 1 and lines[0]["file"] == str(moving_video) and lines[0]["windows"] == 1
+    top = lines[0]["top"]
+    assert len(top) == 3 and [set(entry) for entry in top] == [{"label", "index", "probability"}] * 3
+    assert top[0]["probability"] >= top[1]["probability"] >= top[2]["probability"] > 0
+    errors = error_lines(result.stderr)
+    assert errors == [f"error: {tmp_path / 'missing.mp4'}: no such file",
+                      f"error: {junk}: not a video OpenCV can decode (unknown format or damaged header)"]
+    assert "Traceback" not in result.stderr and "2 of 3 videos failed" in result.stderr
+
+
+def test_predict_table(moving_video):
+    result = i3d("predict", "--top", "2", moving_video)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{moving_video}  (1 window)" and len(lines) == 3
+    assert lines[1].lstrip().startswith("1. ") and lines[1].rstrip().endswith("]") and "%" in lines[1]
+
+
+def test_features_are_written_and_resumed(moving_video, tmp_path):
+    out = tmp_path / "features"
+    result = i3d("features", "--out", out, moving_video)
+    assert result.returncode == 0, result.stderr
+    features = np.load(out / "moving.npy")
+    assert features.shape == (1024,) and features.dtype == np.float32 and np.abs(features).sum() > 0
+    stamp = os.stat(out / "moving.npy").st_mtime_ns
+    result = i3d("features", "--out", out, "--per_window", "--window", "16", "--stride", "16", "--endpoint", "Mixed_4f", moving_video)
+    assert result.returncode == 0 and "already had features" in result.stderr
+    assert os.stat(out / "moving.npy").st_mtime_ns == stamp
+    result = i3d("features", "--out", out, "--per_window", "--window", "16", "--stride", "16", "--endpoint", "Mixed_4f", "--overwrite", moving_video)
+    assert result.returncode == 0, result.stderr
+    assert np.load(out / "moving.npy").shape == (4, 832)  # 50 frames: windows at 0, 16, 32 and the tail 34..49
+
+
+def test_bad_weights_is_one_line(moving_video):
+    result = i3d("predict", "--weights", "kinetics999", moving_video)
+    assert result.returncode == 2 and error_lines(result.stderr) == [
+        "error: Unknown weights 'kinetics999': use None, a file path or one of " + ", ".join(__import__("i3d_keras.weights", fromlist=["x"]).available())
+    ]
+
+
+@pytest.mark.skipif(not SHARED_VIDEOS.exists(), reason="../shared/data/videos is not present")
+def test_predict_real_clips_gives_their_true_label_first():
+    videos = sorted(str(SHARED_VIDEOS / name) for name in TRUE_LABELS)
+    result = i3d("predict", "--json", *videos)
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        entry = json.loads(line)
+        index, label = TRUE_LABELS[os.path.basename(entry["file"])]
+        assert (entry["top"][0]["index"], entry["top"][0]["label"]) == (index, label)
+        assert entry["top"][0]["probability"] > 0.5
+
+
+def test_convert_a_deepmind_checkpoint_then_load_it(tmp_path):
+    from conftest import random_tree, write_tf_checkpoint
+    from test_convert import deepmind_checkpoint
+
+    from i3d_keras import I3D, convert
+
+    tree = random_tree(I3D(weights=None, modality="flow"), seed=21)
+    source = write_tf_checkpoint(tmp_path / "model.ckpt", deepmind_checkpoint(tree, "Flow/inception_i3d/"))
+    out = tmp_path / "flow.weights.h5"
+    result = i3d("convert", "--source", source, "--format", "deepmind", "--modality", "flow", "--out", out)
+    assert result.returncode == 0, result.stderr
+    loaded = convert.read_tree(I3D(weights=str(out), modality="flow"))
+    assert sorted(loaded) == sorted(tree) and all(np.array_equal(loaded[k], tree[k]) for k in tree)
+    result = i3d("convert", "--source", source, "--format", "deepmind", "--modality", "rgb", "--out", tmp_path / "rgb.weights.h5")
+    assert result.returncode == 2 and "Conv3d_1a_7x7/kernel (7, 7, 7, 2, 64) (expected (7, 7, 7, 3, 64))" in result.stderr
+    assert not (tmp_path / "rgb.weights.h5").exists()

@@ -1,0 +1,116 @@
+"""The Keras I3D: architecture, names, constructor arguments and head replacement."""
+
+import numpy as np
+import pytest
+
+from i3d_keras import I3D, VALID_ENDPOINTS, convert, endpoint_model
+from i3d_keras.model import unit_scopes
+
+# DeepMind's endpoint shapes for a 16-frame 224x224 clip (Inception-V1 widths; time halves at 1a, 4a, 5a).
+EXPECTED_SHAPES_16x224 = {
+    "Conv3d_1a_7x7": (8, 112, 112, 64),
+    "MaxPool3d_2a_3x3": (8, 56, 56, 64),
+    "Conv3d_2c_3x3": (8, 56, 56, 192),
+    "MaxPool3d_3a_3x3": (8, 28, 28, 192),
+    "Mixed_3b": (8, 28, 28, 256),
+    "Mixed_3c": (8, 28, 28, 480),
+    "MaxPool3d_4a_3x3": (4, 14, 14, 480),
+    "Mixed_4b": (4, 14, 14, 512),
+    "Mixed_4f": (4, 14, 14, 832),
+    "MaxPool3d_5a_2x2": (2, 7, 7, 832),
+    "Mixed_5b": (2, 7, 7, 832),
+    "Mixed_5c": (2, 7, 7, 1024),
+}
+
+
+@pytest.fixture(scope="module")
+def random_rgb():
+    return I3D(weights=None)
+
+
+def test_endpoint_shapes():
+    model = I3D(weights=None, include_top=False, input_shape=(16, 224, 224, 3))
+    outputs = endpoint_model(model, tuple(EXPECTED_SHAPES_16x224)).output
+    for endpoint, shape in EXPECTED_SHAPES_16x224.items():
+        assert tuple(outputs[endpoint].shape[1:]) == shape, endpoint
+
+
+def test_names_follow_deepmind_scopes(random_rgb):
+    scopes = unit_scopes()
+    assert len(scopes) == 1 + 2 + 9 * 6  # stem convs + 6 units in each of the nine Mixed blocks
+    assert "Mixed_5b/Branch_2/Conv3d_0a_3x3" in scopes and "Mixed_5c/Branch_2/Conv3d_0b_3x3" in scopes
+    names = {layer.name for layer in random_rgb.layers}
+    assert {"Mixed_4b_Branch_1_Conv3d_0b_3x3_conv", "Mixed_4b_Branch_1_Conv3d_0b_3x3_bn", "Logits_Conv3d_0c_1x1_conv"} <= names
+    bn = random_rgb.get_layer("Conv3d_1a_7x7_bn")
+    assert (bn.epsilon, bn.momentum, bn.scale, bn.center) == (1e-3, 0.999, False, True)
+    conv = random_rgb.get_layer("Conv3d_1a_7x7_conv")
+    assert (conv.use_bias, conv.padding, conv.strides) == (False, "same", (2, 2, 2))
+
+
+def test_any_length_and_size_without_top():
+    model = I3D(weights=None, include_top=False, pooling="avg")
+    assert model.input_shape == (None, None, None, None, 3)
+    for shape in [(1, 8, 96, 128, 3), (2, 20, 64, 64, 3)]:
+        assert np.asarray(model(np.zeros(shape, np.float32))).shape == (shape[0], 1024)
+    features = I3D(weights=None, include_top=False, pooling=None)(np.zeros((1, 16, 64, 64, 3), np.float32))
+    assert features.shape == (1, 2, 2, 2, 1024)
+    maxed = I3D(weights=None, include_top=False, pooling="max", final_endpoint="Mixed_4f")
+    assert maxed.output_shape == (None, 832)
+
+
+def test_top_accepts_any_length_from_nine_frames(random_rgb):
+    for frames in (9, 10, 33):
+        logits = random_rgb(np.random.default_rng(frames).uniform(-1, 1, (1, frames, 224, 224, 3)).astype(np.float32))
+        assert logits.shape == (1, 400) and np.all(np.isfinite(logits))
+    with pytest.raises(ValueError, match="at least 9 frames"):
+        I3D(weights=None, input_shape=(8, 224, 224, 3))
+
+
+def test_flow_modality_and_softmax():
+    flow = I3D(weights=None, modality="flow", classifier_activation="softmax", classes=10)
+    assert flow.input_shape == (None, None, 224, 224, 2)
+    probs = np.asarray(flow(np.zeros((2, 9, 224, 224, 2), np.float32)))
+    assert probs.shape == (2, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pooling": "mean"}, "pooling"),
+        ({"modality": "depth"}, "modality"),
+        ({"input_shape": (16, 224, 224, 2)}, "channels"),
+        ({"weights": "imagenet21k"}, "Unknown weights"),
+        ({"weights": "kinetics400", "modality": "flow"}, "rgb stream"),
+        ({"include_top": False, "final_endpoint": "Mixed_9z"}, "Unknown endpoint"),
+        ({"final_endpoint": "Mixed_4f"}, "include_top=False"),
+        ({"input_shape": (16, 112, 112, 3)}, "at least 193 pixels"),
+    ],
+)
+def test_arguments_are_validated_before_building(kwargs, message):
+    kwargs.setdefault("weights", None)
+    with pytest.raises(ValueError, match=message):
+        I3D(**kwargs)
+
+
+def test_new_head_keeps_the_pretrained_trunk(kinetics_i3d):
+    model = I3D(weights="kinetics400", classes=101)
+    assert model.output_shape == (None, 101)
+    pretrained, fine_tune = convert.read_tree(kinetics_i3d), convert.read_tree(model)
+    trunk = [key for key in pretrained if not key.startswith("Logits/")]
+    assert len(trunk) == len(fine_tune) - 2
+    for key in trunk:
+        np.testing.assert_array_equal(fine_tune[key], pretrained[key], err_msg=key)
+    assert fine_tune["Logits/Conv3d_0c_1x1/kernel"].shape == (1, 1, 1, 1024, 101)
+
+
+def test_features_model_shares_the_kinetics_trunk(kinetics_i3d):
+    features = I3D(weights="kinetics400", include_top=False, final_endpoint="Mixed_4c")
+    tree = convert.read_tree(features)
+    reference = convert.read_tree(kinetics_i3d)
+    assert tree and all(np.array_equal(value, reference[key]) for key, value in tree.items())
+    assert not any(key.startswith(("Mixed_4d", "Mixed_5", "Logits")) for key in tree)
+
+
+def test_valid_endpoints_are_deepmind_s():
+    assert VALID_ENDPOINTS[0] == "Conv3d_1a_7x7" and VALID_ENDPOINTS[-1] == "Mixed_5c" and len(VALID_ENDPOINTS) == 16

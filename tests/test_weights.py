@@ -1,0 +1,74 @@
+"""The weights registry and cache: first-use conversion, sha256 records, verified downloads."""
+
+import hashlib
+import io
+import os
+import tarfile
+
+import pytest
+
+from i3d_keras import files, weights
+from i3d_keras.weights import Source
+
+
+def test_registry_names_every_published_set():
+    assert {"rgb_kinetics400", "rgb_imagenet_kinetics400", "flow_imagenet_kinetics400", "rgb_scratch_kinetics400",
+            "flow_scratch_kinetics400", "rgb_kinetics600", "inception_v1_imagenet"} <= set(weights.REGISTRY)
+    assert weights.lookup("kinetics400").name == "rgb_kinetics400"
+    assert weights.lookup("flow_imagenet_kinetics400").modality == "flow"
+    assert weights.lookup("kinetics600").classes == 600
+    assert weights.lookup("/some/file.weights.h5") is None
+    with pytest.raises(ValueError, match="Unknown weights 'kinetics700'"):
+        weights.lookup("kinetics700")
+
+
+def test_first_use_converts_then_reuses_and_checks_the_hash(kinetics_i3d):
+    path = weights.weights_file("kinetics400")  # converted once by the session fixture
+    record = open(path + ".sha256").read().strip()
+    assert record == files.sha256(path)
+    stamp = os.stat(path).st_mtime_ns
+    assert weights.weights_file("kinetics400") == path and os.stat(path).st_mtime_ns == stamp  # reused
+    with open(path, "r+b") as file:  # damage the cached file: it is detected and rebuilt
+        file.seek(5000)
+        file.write(b"\0" * 64)
+    assert files.sha256(path) != record
+    weights.weights_file("kinetics400")
+    assert files.sha256(path) == record
+
+
+def _tarball(tmp_path, member_name, payload):
+    path = tmp_path / "source.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo(member_name)
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_download_checks_archive_and_member_hashes(tmp_path):
+    payload = b"weights" * 100
+    archive = _tarball(tmp_path, "pkg/weights/w.ckpt", payload)
+    good = Source(archive.as_uri(), files.sha256(archive), "source.tar.gz", "pkg/weights/w.ckpt", hashlib.sha256(payload).hexdigest())
+    member = weights._download(good, str(tmp_path / "cache"))
+    assert open(member, "rb").read() == payload
+    wrong_archive = Source(archive.as_uri(), "0" * 64, "other.tar.gz", "pkg/weights/w.ckpt")
+    with pytest.raises(ValueError):
+        weights._download(wrong_archive, str(tmp_path / "cache2"))
+    wrong_member = Source(archive.as_uri(), None, "source.tar.gz", "pkg/weights/w.ckpt", "0" * 64)
+    with pytest.raises(ValueError, match="does not match the expected"):
+        weights._download(wrong_member, str(tmp_path / "cache3"))
+    missing = Source(archive.as_uri(), None, "source.tar.gz", "pkg/nothing.ckpt")
+    with pytest.raises(ValueError, match="has no pkg/nothing.ckpt"):
+        weights._download(missing, str(tmp_path / "cache4"))
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError):
+        with files.atomic_path(str(target)) as tmp:
+            open(tmp, "wb").write(b"half")
+            raise RuntimeError("killed")
+    assert os.listdir(tmp_path) == []
+    with files.atomic_path(str(target)) as tmp:
+        open(tmp, "wb").write(b"whole")
+    assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == ["out.bin"]
