@@ -44,16 +44,9 @@ def InceptionV1(
     inputs = keras.Input(shape=input_shape, name="image") if input_tensor is None else input_tensor
     x = build_trunk(inputs, rank=2, final_endpoint=final_endpoint or "Mixed_5c")
     if include_top:
-        x = keras.layers.AveragePooling2D(7, strides=1, padding="valid", name="Logits_avg_pool")(x)
-        x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
-        x = keras.layers.Conv2D(classes, 1, use_bias=True, name=layers.keras_name(logits_scope(2)) + "_conv")(x)
-        x = keras.layers.GlobalAveragePooling2D(name="Logits")(x)
-        if classifier_activation is not None:
-            x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        x = layers.classifier_head(x, logits_scope(2), classes, 7, dropout_rate, classifier_activation, rank=2)
+    else:
+        x = layers.global_pool(x, pooling, rank=2)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
         weights_lib.load_into(model, weights, rank=2)

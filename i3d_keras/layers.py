@@ -82,3 +82,24 @@ def block_unit_names(block, rank=3):
         "3pool": f"{block}/Branch_3/{pool}_0a_3x3",
         "3b": f"{block}/Branch_3/{conv}_0b_1x1",
     }
+
+
+def classifier_head(x, scope, classes, pool_size, dropout_rate, classifier_activation, rank=3):
+    """DeepMind's / TF-slim's classifier: VALID average pool -> dropout -> 1x1 conv with bias (the logits)
+    -> mean over the remaining positions (time, and space when the input was larger than 224).
+    """
+    x = _layer("AveragePooling", rank)(pool_size, strides=1, padding="valid", name="Logits_avg_pool")(x)
+    x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
+    x = _layer("Conv", rank)(classes, 1, use_bias=True, name=keras_name(scope) + "_conv")(x)
+    x = _layer("GlobalAveragePooling", rank)(name="Logits")(x)
+    if classifier_activation is not None:
+        x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
+    return x
+
+
+def global_pool(x, pooling, rank=3):
+    """``pooling`` None (unchanged), ``"avg"`` or ``"max"`` over every axis but batch and channels."""
+    if pooling is None:
+        return x
+    kind = {"avg": "GlobalAveragePooling", "max": "GlobalMaxPooling"}[pooling]
+    return _layer(kind, rank)(name=f"{pooling}_pool")(x)

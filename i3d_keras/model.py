@@ -163,16 +163,9 @@ def I3D(
     inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
     x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
     if include_top:
-        x = keras.layers.AveragePooling3D((2, 7, 7), strides=1, padding="valid", name="Logits_avg_pool")(x)
-        x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
-        x = keras.layers.Conv3D(classes, 1, use_bias=True, name=layers.keras_name(logits_scope()) + "_conv")(x)
-        x = keras.layers.GlobalAveragePooling3D(name="Logits")(x)  # mean over time (and space when > 1x1)
-        if classifier_activation is not None:
-            x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling3D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling3D(name="max_pool")(x)
+        x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation)
+    else:
+        x = layers.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
 
     if weights is not None:

@@ -141,6 +141,7 @@ def _download(source, folder):
     """Downloads ``source`` into ``folder`` (hash-checked) and returns the file to convert."""
     if source.sha256 is None:
         log.warning("%s is not pinned by a published sha256; its content is not verified", source.url)
+    os.makedirs(folder, exist_ok=True)  # get_file falls back to /tmp/.keras for a folder it cannot write yet
     path = keras.utils.get_file(
         source.filename, source.url, file_hash=source.sha256, hash_algorithm="sha256", cache_dir=folder, cache_subdir=""
     )

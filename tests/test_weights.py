@@ -51,6 +51,7 @@ def test_download_checks_archive_and_member_hashes(tmp_path):
     good = Source(archive.as_uri(), files.sha256(archive), "source.tar.gz", "pkg/weights/w.ckpt", hashlib.sha256(payload).hexdigest())
     member = weights._download(good, str(tmp_path / "cache"))
     assert open(member, "rb").read() == payload
+    assert sorted(os.listdir(tmp_path / "cache")) == ["source.tar.gz", "w.ckpt"]  # downloaded where asked
     wrong_archive = Source(archive.as_uri(), "0" * 64, "other.tar.gz", "pkg/weights/w.ckpt")
     with pytest.raises(ValueError):
         weights._download(wrong_archive, str(tmp_path / "cache2"))

@@ -51,6 +51,27 @@ def report_file_error(path, error):
     print(f"error: {message}", file=sys.stderr)
 
 
+def for_each_video(paths, label, process):
+    """Runs ``process(path, on_window)`` on every path; a failure is one line and the batch goes on.
+
+    Shows a progress line on a terminal. Exits with status 1 after the batch if any video failed.
+    """
+    failed = 0
+    progress = Progress(len(paths), label)
+    for number, path in enumerate(paths):
+        try:
+            process(path, lambda window: progress.update(number, f"{path}: window {window + 1}"))
+        except Exception as error:  # one bad file must not stop the batch
+            progress.close()
+            report_file_error(path, error)
+            failed += 1
+            continue
+        progress.close()
+    if failed:
+        print(f"{failed} of {len(paths)} videos failed", file=sys.stderr)
+        sys.exit(1)
+
+
 class Progress:
     """A one-line progress report on stderr (only when stderr is a terminal)."""
 

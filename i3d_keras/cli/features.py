@@ -33,29 +33,15 @@ def main(argv):
     with common.one_line_errors():
         options = video_flags.window_options()
         model = I3D(weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint)
-    failed = skipped = 0
-    progress = common.Progress(len(paths), "features")
-    for number, path in enumerate(paths):
+    done = [path for path in paths if os.path.exists(output_path(path)) and not FLAGS.overwrite]
+    if done:
+        print(f"{len(done)} videos already had features (use --overwrite to redo them)", file=sys.stderr)
+
+    def features_of_one(path, on_window):
+        features = inference.video_features(model, path, per_window=FLAGS.per_window, on_window=on_window, **options)
         target = output_path(path)
-        if os.path.exists(target) and not FLAGS.overwrite:
-            skipped += 1
-            continue
-        try:
-            features = inference.video_features(
-                model, path, per_window=FLAGS.per_window,
-                on_window=lambda i: progress.update(number, f"{path}: window {i + 1}"), **options,
-            )
-        except Exception as error:  # one bad file must not stop the batch
-            progress.close()
-            common.report_file_error(path, error)
-            failed += 1
-            continue
-        progress.close()
         with files.atomic_path(target, suffix=".npy") as tmp:
             np.save(tmp, features.astype(np.float32))
         print(f"{path} -> {target} {list(features.shape)}")
-    if skipped:
-        print(f"{skipped} videos already had features (use --overwrite to redo them)", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(paths)} videos failed", file=sys.stderr)
-        sys.exit(1)
+
+    common.for_each_video([path for path in paths if path not in done], "features", features_of_one)

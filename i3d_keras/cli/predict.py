@@ -1,7 +1,6 @@
 """``i3d predict VIDEO...``: the top-k Kinetics classes of each video, as a table or JSON lines."""
 
 import json
-import sys
 
 from absl import flags
 
@@ -28,25 +27,14 @@ def main(argv):
     with common.one_line_errors():
         options = video_flags.window_options()
         model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3))
-    failed = 0
-    progress = common.Progress(len(paths), "predict")
-    for number, path in enumerate(paths):
-        try:
-            per_window = inference.window_outputs(
-                model, path, on_window=lambda i: progress.update(number, f"{path}: window {i + 1}"), **options
-            )
-        except Exception as error:  # one bad file must not stop the batch
-            progress.close()
-            common.report_file_error(path, error)
-            failed += 1
-            continue
-        progress.close()
+
+    def predict_one(path, on_window):
+        per_window = inference.window_outputs(model, path, on_window=on_window, **options)
         top = decode_predictions(per_window.mean(axis=0)[None], top=FLAGS.top, from_logits=True)[0]
         if FLAGS.json:
             entries = [{"label": label, "index": index, "probability": probability} for index, label, probability in top]
             print(json.dumps({"file": path, "windows": len(per_window), "top": entries}), flush=True)
         else:
             _print_table(path, top, len(per_window))
-    if failed:
-        print(f"{failed} of {len(paths)} videos failed", file=sys.stderr)
-        sys.exit(1)
+
+    common.for_each_video(paths, "predict", predict_one)
