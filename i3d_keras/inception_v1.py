@@ -7,7 +7,7 @@ Its ImageNet weights are what I3D is inflated from (see ``inflation``). Inputs a
 import keras
 
 from i3d_keras import layers
-from i3d_keras.model import ARCHITECTURE, build_trunk, endpoint_name, logits_scope
+from i3d_keras.model import ARCHITECTURE, build_trunk, check_head_arguments, endpoint_name, logits_scope
 
 VALID_ENDPOINTS_2D = tuple(endpoint_name(stage, rank=2) for stage in ARCHITECTURE)
 
@@ -32,12 +32,7 @@ def InceptionV1(
 
     if weights is not None:
         weights_lib.lookup(weights)
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    if final_endpoint is not None and final_endpoint not in VALID_ENDPOINTS_2D:
-        raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid: {', '.join(VALID_ENDPOINTS_2D)}")
-    if include_top and final_endpoint not in (None, "Mixed_5c"):
-        raise ValueError("final_endpoint needs include_top=False")
+    check_head_arguments(include_top, pooling, final_endpoint, VALID_ENDPOINTS_2D)
     if input_shape is None:
         input_shape = (224, 224, 3) if include_top else (None, None, 3)
 

@@ -93,6 +93,16 @@ def build_trunk(x, rank=3, final_endpoint="Mixed_5c"):
     raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS)}")
 
 
+def check_head_arguments(include_top, pooling, final_endpoint, valid_endpoints):
+    """Validates the arguments I3D and Inception-V1 share, before anything is built."""
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if include_top and final_endpoint not in (None, "Mixed_5c"):
+        raise ValueError("final_endpoint needs include_top=False")
+    if final_endpoint is not None and final_endpoint not in valid_endpoints:
+        raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(valid_endpoints)}")
+
+
 def _check_input_shape(input_shape, channels, include_top):
     if len(input_shape) != 4:
         raise ValueError(f"input_shape must be (time, height, width, channels), got {input_shape}")
@@ -149,12 +159,7 @@ def I3D(
         raise ValueError(f"Weights {weights!r} are for the {spec.modality} stream, not {modality}")
     if classes is None:
         classes = spec.classes if spec else 400
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    if include_top and final_endpoint not in (None, "Mixed_5c"):
-        raise ValueError("final_endpoint needs include_top=False")
-    if final_endpoint is not None and final_endpoint not in VALID_ENDPOINTS:
-        raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS)}")
+    check_head_arguments(include_top, pooling, final_endpoint, VALID_ENDPOINTS)
     channels = MODALITY_CHANNELS[modality]
     if input_shape is None:
         input_shape = (None, 224, 224, channels) if include_top else (None, None, None, channels)
