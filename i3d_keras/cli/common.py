@@ -24,6 +24,20 @@ def setup_logging():
     absl_logging.set_verbosity(absl_logging.ERROR)
 
 
+def start(argv, usage=None):
+    """Checks the positional arguments and quiets logging; returns the positional arguments.
+
+    ``usage`` (e.g. ``"i3d predict VIDEO..."``) when at least one is required, None when none are allowed.
+    """
+    args = argv[1:]
+    if usage is None and args:
+        fail(f"unexpected arguments: {' '.join(args)}")
+    if usage is not None and not args:
+        fail(f"give at least one video: {usage}")
+    setup_logging()
+    return args
+
+
 def fail(message, code=2):
     """Prints ``error: message`` and exits with ``code``."""
     print(f"error: {message}", file=sys.stderr)

@@ -16,9 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    common.setup_logging()
+    common.start(argv)
     from i3d_keras import demo
 
     with common.one_line_errors():

@@ -24,10 +24,7 @@ def output_path(path):
 
 
 def main(argv):
-    paths = argv[1:]
-    if not paths:
-        common.fail("give at least one video: i3d features VIDEO... --out DIR")
-    common.setup_logging()
+    paths = common.start(argv, usage="i3d features VIDEO... --out DIR")
     from i3d_keras import I3D, files, inference
 
     with common.one_line_errors():

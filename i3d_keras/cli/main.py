@@ -7,6 +7,7 @@ COMMANDS = {
     "predict": ("i3d_keras.cli.predict", "print the top Kinetics classes of videos"),
     "features": ("i3d_keras.cli.features", "write pooled I3D features of videos as .npy"),
     "convert": ("i3d_keras.cli.convert", "convert a published checkpoint into a Keras .weights.h5"),
+    "export": ("i3d_keras.cli.export", "export a validated TF-Hub module (SavedModel); --flow_weights: two-stream"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: temporal I3D features vs. single frames"),
 }
 

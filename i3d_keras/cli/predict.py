@@ -8,6 +8,7 @@ from i3d_keras.cli import common, video_flags
 
 flags.DEFINE_integer("top", 5, "How many classes to print per video.")
 flags.DEFINE_bool("json", False, "Print one JSON object per video and line instead of a table.")
+flags.DEFINE_string("hub", None, "Use an exported module (folder) instead of --weights.")
 FLAGS = flags.FLAGS
 
 
@@ -18,15 +19,17 @@ def _print_table(path, top, windows):
 
 
 def main(argv):
-    paths = argv[1:]
-    if not paths:
-        common.fail("give at least one video: i3d predict VIDEO...")
-    common.setup_logging()
+    paths = common.start(argv, usage="i3d predict VIDEO...")
     from i3d_keras import I3D, decode_predictions, inference
 
     with common.one_line_errors():
         options = video_flags.window_options()
-        model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3))
+        if FLAGS.hub:
+            from i3d_keras.serving import HubModel
+
+            model = HubModel(FLAGS.hub)
+        else:
+            model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3))
 
     def predict_one(path, on_window):
         per_window = inference.window_outputs(model, path, on_window=on_window, **options)
