@@ -32,7 +32,8 @@ def preprocess_flow(flow):
 
 @functools.lru_cache(maxsize=None)
 def label_names(dataset="kinetics400"):
-    """The class names of ``dataset`` in the order of the model's outputs (package data ``labels/<dataset>.txt``)."""
+    """The class names of ``dataset`` in the order of the model's outputs (package data ``labels/<dataset>.txt``,
+    sources in ``labels/README.md``)."""
     text = importlib.resources.files("i3d_keras").joinpath("labels", f"{dataset}.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line)
 
