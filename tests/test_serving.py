@@ -93,16 +93,22 @@ def mean_training_loss(layer, batch, repeats=3):
     return float(np.mean(losses))
 
 
+def assert_fine_tuning_halves_the_loss(model, layer, batch, keras_module):
+    """Three SGD steps of ``model`` (built on ``layer``) with ``keras_module`` (tf-keras or Keras 3) halve the loss."""
+    loss = keras_module.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras_module.optimizers.SGD(0.01), loss=loss)
+    before = mean_training_loss(layer, batch)
+    model.fit(*batch, epochs=3, batch_size=2, verbose=0)
+    assert mean_training_loss(layer, batch) < 0.5 * before
+
+
 def test_hub_keras_layer_fine_tunes(rgb_module, tiny_batch):
     import tf_keras
 
     layer = hub.KerasLayer(rgb_module, trainable=True)
     model = tf_keras.Sequential([tf_keras.Input((9, 224, 224, 3)), layer])
     assert len(layer.trainable_weights) > 100
-    model.compile(optimizer=tf_keras.optimizers.SGD(0.01), loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    before = mean_training_loss(layer, tiny_batch)
-    model.fit(*tiny_batch, epochs=3, batch_size=2, verbose=0)
-    assert mean_training_loss(layer, tiny_batch) < 0.5 * before
+    assert_fine_tuning_halves_the_loss(model, layer, tiny_batch, tf_keras)
 
 
 def test_tfsm_layer_fine_tunes_in_training_mode(rgb_module, tiny_batch):
@@ -116,10 +122,7 @@ def test_tfsm_layer_fine_tunes_in_training_mode(rgb_module, tiny_batch):
     inputs = keras.Input((9, 224, 224, 3))
     model = keras.Model(inputs, layer(inputs))
     assert len(model.trainable_weights) > 100
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    before = mean_training_loss(layer, tiny_batch)
-    model.fit(*tiny_batch, epochs=3, batch_size=2, verbose=0)
-    assert mean_training_loss(layer, tiny_batch) < 0.5 * before
+    assert_fine_tuning_halves_the_loss(model, layer, tiny_batch, keras)
 
 
 def test_flow_module_and_atomic_export(tmp_path, monkeypatch):
