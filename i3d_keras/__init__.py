@@ -1,9 +1,30 @@
-"""i3d_keras: I3D (Inflated 3D ConvNet) for Keras 3, with DeepMind's Kinetics weights."""
+"""i3d_keras: I3D (Inflated 3D ConvNet) for Keras 3, with DeepMind's Kinetics weights.
 
-from i3d_keras.inception_v1 import InceptionV1
-from i3d_keras.inflation import inflate
-from i3d_keras.model import I3D, VALID_ENDPOINTS, endpoint_model
-from i3d_keras.preprocessing import decode_predictions, preprocess_input
+The public names are imported on first use, so ``import i3d_keras.data...`` in a worker process does not pay
+for importing TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["I3D", "InceptionV1", "VALID_ENDPOINTS", "decode_predictions", "endpoint_model", "inflate", "preprocess_input"]
+
+_EXPORTS = {
+    "I3D": "i3d_keras.model",
+    "VALID_ENDPOINTS": "i3d_keras.model",
+    "endpoint_model": "i3d_keras.model",
+    "InceptionV1": "i3d_keras.inception_v1",
+    "inflate": "i3d_keras.inflation",
+    "decode_predictions": "i3d_keras.preprocessing",
+    "preprocess_input": "i3d_keras.preprocessing",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'i3d_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -18,7 +18,6 @@ An exported module answers the call patterns people already use:
 """
 
 import os
-import shutil
 import tarfile
 import tempfile
 
@@ -230,22 +229,13 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
         labels = label_names("kinetics400") if classes == 400 else [f"class_{i}" for i in range(classes)]
     if len(labels) != classes:
         raise ValueError(f"{len(labels)} labels for a model with {classes} classes")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", dir=parent)
-    try:
+    with files.atomic_folder(path) as staging:
         with tempfile.TemporaryDirectory() as workdir:
             module = build_module(model, labels, workdir)
             tf.saved_model.save(module, staging, signatures=module.signatures())
         with open(os.path.join(staging, "README.md"), "w", encoding="utf-8") as out:
             out.write(_model_card(model, weights_name, modality, classes))
         validate(staging, model, labels)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
     if archive:
         with files.atomic_path(path + ".tar.gz", suffix=".tar.gz") as tmp, tarfile.open(tmp, "w:gz") as tar:
             for name in sorted(os.listdir(path)):

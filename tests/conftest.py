@@ -2,6 +2,10 @@
 
 import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -31,6 +35,37 @@ def write_video(path, frames, fps=25.0):
         writer.write(np.ascontiguousarray(frame[..., ::-1]))
     writer.release()
     return path
+
+
+def i3d(*args, timeout=600):
+    """Runs ``python -m i3d_keras ARGS`` and returns the completed process (stdout and stderr as text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "i3d_keras", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=dict(os.environ), check=False,
+    )
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+def i3d_killed_when(condition, *args, timeout=300):
+    """Starts ``python -m i3d_keras ARGS`` and SIGKILLs it (and its workers) as soon as ``condition()`` holds.
+
+    Fails if the command ends or ``timeout`` passes first: the kill must land mid-run.
+    """
+    process = subprocess.Popen([sys.executable, "-m", "i3d_keras", *map(str, args)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition():
+            assert process.poll() is None, f"finished before the kill: {process.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "condition never held"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
 
 
 def random_tree(model, rank=3, seed=0):

@@ -2,27 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import SHARED_VIDEOS, write_video
+from conftest import SHARED_VIDEOS, error_lines, i3d, write_video
 
 TRUE_LABELS = {"mmaction2_demo.mp4": (6, "arm wrestling"), "decord_flipping_a_pancake.mkv": (129, "flipping pancake")}
-
-
-def i3d(*args, timeout=600):
-    """Runs ``python -m i3d_keras ARGS`` and returns the completed process (stdout and stderr as text)."""
-    return subprocess.run(
-        [sys.executable, "-m", "i3d_keras", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=dict(os.environ), check=False,
-    )
-
-
-def error_lines(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ import sys
 COMMANDS = {
     "predict": ("i3d_keras.cli.predict", "print the top Kinetics classes of videos"),
     "features": ("i3d_keras.cli.features", "write pooled I3D features of videos as .npy"),
+    "flow": ("i3d_keras.cli.flow", "TV-L1 optical flow of videos, as the flow stream expects it"),
+    "build-tfrecords": ("i3d_keras.cli.build_tfrecords", "write a video data set as sharded TFRecords (JPEG frames, optional flow)"),
     "convert": ("i3d_keras.cli.convert", "convert a published checkpoint into a Keras .weights.h5"),
     "export": ("i3d_keras.cli.export", "export a validated TF-Hub module (SavedModel); --flow_weights: two-stream"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: temporal I3D features vs. single frames"),
@@ -14,7 +16,7 @@ COMMANDS = {
 
 def usage():
     lines = ["usage: i3d <command> [flags] [args]   (i3d <command> --help for its flags)", "", "commands:"]
-    lines += [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<16} {summary}" for name, (_, summary) in COMMANDS.items()]
     return "\n".join(lines)
 
 

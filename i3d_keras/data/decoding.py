@@ -26,6 +26,9 @@ class VideoError(ValueError):
         super().__init__(f"{path}: {cause}")
         self.path, self.cause = path, cause
 
+    def __reduce__(self):  # survives the trip back from a worker process
+        return VideoError, (self.path, self.cause)
+
 
 def _cv2():
     import cv2
@@ -76,17 +79,33 @@ def open_video(path):
     return capture, fps if 0 < fps < 1000 else None
 
 
-def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE):
+def frame_count(path, fps=DEFAULT_FPS, start=None, end=None):
+    """The number of frames ``iter_frames`` should yield, from the container's metadata (None if unknown).
+
+    Containers can be wrong about it (truncated files, variable frame rates), so treat it as an estimate.
+    """
+    capture, native_fps = open_video(path)
+    stated = capture.get(_cv2().CAP_PROP_FRAME_COUNT)
+    capture.release()
+    if not native_fps or stated <= 0:
+        return None
+    seconds = stated / native_fps
+    seconds = min(seconds, end if end is not None else seconds) - (start or 0.0)
+    return max(0, int(seconds * (fps or native_fps)))
+
+
+def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE, start=None, end=None):
     """Yields the RGB ``uint8`` frames ``[H, W, 3]`` of ``path``.
 
     Frames are resampled to ``fps`` by their timestamps (None keeps every decoded frame), resized so the
     short side is ``short_side`` (None: native size) and centre-cropped to ``crop`` (None: no crop).
+    ``start`` / ``end`` (seconds) keep only the frames of that segment.
     Raises ``VideoError`` when nothing can be decoded; warns when decoding stops before the stated length.
     """
     capture, native_fps = open_video(path)
     stated_frames = int(capture.get(_cv2().CAP_PROP_FRAME_COUNT) or 0)
     step = (native_fps / fps) if (fps and native_fps) else 1.0  # source frames per output frame
-    decoded = emitted = 0
+    decoded = emitted = kept = 0
     try:
         while True:
             ok, frame = capture.read()
@@ -100,7 +119,10 @@ def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE):
             while int(emitted * step + 1e-6) == index:  # this source frame covers the next output times
                 repeats += 1
                 emitted += 1
-            if not repeats:
+            seconds = index / native_fps if native_fps else index / (fps or DEFAULT_FPS)
+            if end is not None and seconds >= end:
+                break
+            if not repeats or (start is not None and seconds < start):
                 continue
             frame = _to_rgb(frame)
             if short_side:
@@ -109,13 +131,16 @@ def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE):
                 if min(frame.shape[:2]) < crop:
                     raise VideoError(path, f"frames of {frame.shape[1]}x{frame.shape[0]} are smaller than the {crop} crop")
                 frame = center_crop(frame, crop)
+            kept += repeats
             for _ in range(repeats):
                 yield frame
     finally:
         capture.release()
     if decoded == 0:
         raise VideoError(path, "no decodable frames (empty or corrupt video stream)")
-    if stated_frames > 0 and decoded < 0.9 * stated_frames:
+    if not kept:
+        raise VideoError(path, f"no frames between {start} s and {end} s (the video lasts {decoded} frames)")
+    if end is None and stated_frames > 0 and decoded < 0.9 * stated_frames:
         log.warning("%s: decoded only %d of %d frames (truncated file?); using what was decoded", path, decoded, stated_frames)
 
 

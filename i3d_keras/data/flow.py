@@ -1,0 +1,193 @@
+"""Optical flow as I3D's flow stream saw it: TV-L1 on grayscale frames, clipped to +-20 px, stored as uint8.
+
+The recipe (Carreira & Zisserman 2017): frames at 25 fps, short side resized to 256, converted to grayscale
+*after* the resize, TV-L1 (OpenCV contrib ``DualTVL1OpticalFlow``, default parameters) between consecutive
+frames, values clipped to [-20, 20] and rescaled to [-1, 1]. We store each field quantised to uint8,
+``q = round((f + 20) / 40 * 255)`` (a 0.078 px step), so a stored field ``q`` enters the model as
+``q / 127.5 - 1``, the same formula as RGB. Fields are ``[H, W, 2]`` float32 pixels, x (rightwards) first.
+
+A flow folder holds ``x_00000.png`` / ``y_00000.png`` (grayscale, one pair per consecutive frame pair) and
+``flow.json`` (method, frame count, size); it is written to a temporary name and renamed, so a folder
+that exists is complete. ``dis`` and ``farneback`` are much faster but are *not* what the pretrained
+flow weights saw.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from i3d_keras import files
+from i3d_keras.data import decoding
+from i3d_keras.preprocessing import FLOW_BOUND
+
+METHODS = ("tvl1", "dis", "farneback")
+IMAGE_FORMATS = ("png", "jpg")
+INFO_FILE = "flow.json"
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+def estimator(method="tvl1"):
+    """A function ``(previous_gray, next_gray) -> flow [H, W, 2] float32`` (pixels) for ``method``."""
+    cv2 = _cv2()
+    if method == "tvl1":
+        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        return lambda previous, following: tvl1.calc(previous, following, None)
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return lambda previous, following: dis.calc(previous, following, None)
+    if method == "farneback":
+        return lambda previous, following: cv2.calcOpticalFlowFarneback(previous, following, None, 0.5, 5, 15, 3, 5, 1.2, 0)
+    raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def to_gray(frame):
+    """RGB ``uint8`` ``[H, W, 3]`` -> grayscale ``uint8`` ``[H, W]``."""
+    cv2 = _cv2()
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def iter_flow(frames, method="tvl1"):
+    """Yields the flow ``[H, W, 2]`` (pixels) between each pair of consecutive RGB frames of ``frames``."""
+    calc = estimator(method)
+    previous = None
+    for frame in frames:
+        gray = to_gray(frame)
+        if previous is not None:
+            yield calc(previous, gray)
+        previous = gray
+
+
+def quantize(flow):
+    """Flow in pixels -> ``uint8``: clipped to +-20 px, then ``round((f + 20) / 40 * 255)``."""
+    scaled = (np.clip(flow, -FLOW_BOUND, FLOW_BOUND) + FLOW_BOUND) / (2 * FLOW_BOUND) * 255.0
+    return np.round(scaled).astype(np.uint8)
+
+
+def dequantize(quantized):
+    """``uint8`` stored flow -> pixels (float32); the inverse of ``quantize`` up to its 0.078 px step."""
+    return quantized.astype(np.float32) / 255.0 * (2 * FLOW_BOUND) - FLOW_BOUND
+
+
+def video_flow(path, method="tvl1", fps=decoding.DEFAULT_FPS, short_side=decoding.SHORT_SIDE):
+    """Yields the quantised flow ``[H, W, 2]`` ``uint8`` of the video at ``path``, frames decoded as DeepMind did.
+
+    A one-frame video has no flow: ``VideoError``.
+    """
+    count = 0
+    for field in iter_flow(decoding.iter_frames(path, fps=fps, short_side=short_side, crop=None), method):
+        count += 1
+        yield quantize(field)
+    if not count:
+        raise decoding.VideoError(path, "only one frame: optical flow needs at least two")
+
+
+def write_flow_folder(folder, fields, method="tvl1", fps=decoding.DEFAULT_FPS, image_format="png", on_field=None):
+    """Writes quantised ``fields`` (an iterable of ``[H, W, 2]`` ``uint8``) into ``folder``, atomically.
+
+    PNG is lossless; JPEG (quality 95) is smaller and adds a small error (see the flow benchmark).
+    ``on_field(count)`` is called after each field. Returns the number of fields written.
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"unknown flow image format {image_format!r}; choose png or jpg")
+    cv2 = _cv2()
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    count, shape = 0, None
+    with files.atomic_folder(folder) as staging:
+        for count, field in enumerate(fields, start=1):
+            shape = field.shape[:2]
+            for channel, axis in enumerate("xy"):
+                name = os.path.join(staging, f"{axis}_{count - 1:05d}.{image_format}")
+                if not cv2.imwrite(name, field[..., channel], params):
+                    raise OSError(f"{name}: cannot write image")
+            if on_field:
+                on_field(count)
+        info = {"method": method, "fields": count, "fps": fps, "height": shape and shape[0], "width": shape and shape[1],
+                "format": image_format, "encoding": "uint8 = round((clip(flow_px, -20, 20) + 20) / 40 * 255)"}
+        with open(os.path.join(staging, INFO_FILE), "w", encoding="utf-8") as out:
+            json.dump(info, out, indent=1)
+    return count
+
+
+def read_flow_info(folder):
+    """The ``flow.json`` of a flow folder written by ``write_flow_folder`` (raises ``OSError`` if absent)."""
+    with open(os.path.join(folder, INFO_FILE), encoding="utf-8") as info:
+        return json.load(info)
+
+
+def read_flow_folder(folder, indices=None):
+    """The quantised flow ``[T, H, W, 2]`` ``uint8`` stored in ``folder`` (only the fields ``indices`` if given)."""
+    cv2 = _cv2()
+    info = read_flow_info(folder)
+    fields = []
+    for index in range(info["fields"]) if indices is None else indices:
+        channels = []
+        for axis in "xy":
+            name = os.path.join(folder, f"{axis}_{index:05d}.{info['format']}")
+            image = cv2.imread(name, cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise OSError(f"{name}: missing or unreadable flow image")
+            channels.append(image)
+        fields.append(np.stack(channels, axis=-1))
+    return np.stack(fields)
+
+
+def flow_to_color(flow, max_magnitude=None):
+    """Flow ``[H, W, 2]`` (pixels) -> RGB ``uint8`` image: hue = direction, brightness = speed (the usual wheel).
+
+    ``max_magnitude`` (pixels) maps to full brightness; None uses the field's own maximum.
+    """
+    cv2 = _cv2()
+    flow = np.asarray(flow, np.float32)
+    magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1], angleInDegrees=True)
+    top = max_magnitude or max(float(magnitude.max()), 1e-6)
+    hsv = np.zeros(flow.shape[:2] + (3,), np.uint8)
+    hsv[..., 0] = (angle / 2).astype(np.uint8)  # OpenCV hue is 0..179
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(magnitude / top * 255, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def color_wheel(size=64):
+    """The key of ``flow_to_color``: each pixel coloured as the flow pointing from the centre to it."""
+    coords = np.linspace(-1, 1, size, dtype=np.float32)
+    x, y = np.meshgrid(coords, coords)
+    flow = np.stack([x, y], axis=-1) * (np.hypot(x, y) <= 1)[..., None]
+    return flow_to_color(flow, max_magnitude=1.0)
+
+
+def spread(length, count):
+    """Up to ``count`` evenly spaced indices into a sequence of ``length`` items, first and last included."""
+    return np.unique(np.linspace(0, length - 1, min(count, length)).round().astype(int))
+
+
+def flow_strip(quantized):
+    """A picture for humans: the fields ``quantized`` (``[T, H, W, 2]``) in colour side by side, then the colour
+    wheel. Brightness is relative to the largest motion shown."""
+    fields = dequantize(np.asarray(quantized))
+    top = max(float(np.hypot(fields[..., 0], fields[..., 1]).max()), 1e-6)
+    height = fields.shape[1]
+    tiles = [flow_to_color(field, top) for field in fields] + [color_wheel(height)]
+    return np.concatenate([np.pad(tile, ((0, 0), (0, 4), (0, 0)), constant_values=255) for tile in tiles], axis=1)
+
+
+def write_flow_picture(folder, path, count=8):
+    """Writes ``flow_strip`` of ``count`` evenly spaced fields of a flow folder as an image at ``path``."""
+    quantized = read_flow_folder(folder, spread(read_flow_info(folder)["fields"], count))
+    _, extension = os.path.splitext(path)
+    with files.atomic_path(path, suffix=extension) as tmp:
+        if not _cv2().imwrite(tmp, flow_strip(quantized)[..., ::-1]):
+            raise OSError(f"{path}: cannot write image")
+    return path
+
+
+def compute_flow_folder(video, folder, method="tvl1", fps=decoding.DEFAULT_FPS, short_side=decoding.SHORT_SIDE,
+                        image_format="png"):
+    """Computes the flow of ``video`` into the flow folder ``folder`` (atomically); returns the field count."""
+    files.remove_leftovers(folder)  # of a killed earlier run
+    return write_flow_folder(folder, video_flow(video, method, fps, short_side), method, fps, image_format)

@@ -1,0 +1,43 @@
+"""Running one function over many independent items on all cores, results as they finish, one bad item never
+stopping the rest."""
+
+import concurrent.futures
+import multiprocessing
+import os
+
+
+def default_workers():
+    """The number of worker processes to use: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _single_threaded_opencv():
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+
+
+def _guarded(function, item):
+    try:
+        return item, function(item), None
+    except Exception as error:  # reported per item, the batch goes on
+        return item, None, error
+
+
+def run_parallel(function, items, workers=None):
+    """Yields ``(item, result, error)`` for every item, in completion order; ``error`` is None on success.
+
+    ``function`` must be a module-level function (it is sent to worker processes). ``workers=1`` runs in
+    this process. Workers are started with ``spawn``, so they never inherit TensorFlow's state.
+    """
+    items = list(items)
+    workers = min(workers or default_workers(), len(items))
+    if workers <= 1:
+        for item in items:
+            yield _guarded(function, item)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_opencv) as pool:
+        futures = [pool.submit(_guarded, function, item) for item in items]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
