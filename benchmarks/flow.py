@@ -39,13 +39,13 @@ def moved_pair(size, motion):
         angle, scale = np.deg2rad(2.0), 1.03
         rx = scale * (np.cos(angle) * (x - cx) - np.sin(angle) * (y - cy)) + cx
         ry = scale * (np.sin(angle) * (x - cx) + np.cos(angle) * (y - cy)) + cy
-        true = np.stack([rx - x, ry - y], axis=-1)
+        true = np.stack([rx - x, ry - y], axis=-1).astype(np.float32)
     # second(p + true(p)) = first(p): sample the second frame where the moved points came from (iteratively)
     first = cv2.remap(source, x + 32, y + 32, cv2.INTER_CUBIC)
-    back_x, back_y = x - true[..., 0], y - true[..., 1]
+    back_x, back_y = (x - true[..., 0]).astype(np.float32), (y - true[..., 1]).astype(np.float32)
     for _ in range(5):  # invert the (smooth) motion by fixed-point iteration
         moved = cv2.remap(true, back_x, back_y, cv2.INTER_LINEAR)
-        back_x, back_y = x - moved[..., 0], y - moved[..., 1]
+        back_x, back_y = (x - moved[..., 0]).astype(np.float32), (y - moved[..., 1]).astype(np.float32)
     second = cv2.remap(source, back_x + 32, back_y + 32, cv2.INTER_CUBIC)
     to_uint8 = lambda image: np.clip(image, 0, 255).astype(np.uint8)  # noqa: E731
     return to_uint8(first), to_uint8(second), true

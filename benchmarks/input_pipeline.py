@@ -92,26 +92,32 @@ def training_step_seconds(frames=64, batch=1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=8, help="number of synthetic videos")
+    parser.add_argument("--source", nargs="+", help="use these video files instead of synthetic ones")
     parser.add_argument("--clips", type=int, default=48, help="clips timed per pipeline measurement")
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--skip_model", action="store_true", help="do not time the I3D training step")
     args = parser.parse_args()
 
-    from i3d_keras.data import datasets, jobs, pipeline, tfrecord
+    from i3d_keras.data import datasets, decoding, jobs, pipeline, tfrecord
 
     cores = jobs.default_workers()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        videos = os.path.join(folder, "videos")
-        write_videos(videos, args.videos)
-        dataset = datasets.from_folder(videos)
+        if args.source:
+            dataset = datasets.VideoDataset([datasets.Sample(path, 0) for path in args.source], datasets.LabelMap(["any"]))
+            described = f"{len(args.source)} given videos"
+        else:
+            videos = os.path.join(folder, "videos")
+            write_videos(videos, args.videos)
+            dataset = datasets.from_folder(videos)
+            described = f"{args.videos} synthetic videos, 10 s, 25 fps, 480x360 mp4v"
         paths = [sample.path for sample in dataset.samples]
-        print(f"{len(paths)} synthetic videos, 10 s, 25 fps, 480x360 mp4v; {cores} cores; clips of {args.frames}x224x224")
+        print(f"{described}; {cores} cores; clips of {args.frames}x224x224")
 
         start = time.perf_counter()
         report = tfrecord.write_shards(dataset, os.path.join(folder, "records"), shards=max(2, cores), workers=cores)
         build = time.perf_counter() - start
-        frames_written = len(paths) * 250
+        frames_written = sum(decoding.frame_count(path) or 0 for path in paths)  # at 25 fps, from the metadata
         size = sum(os.path.getsize(p) for p in tfrecord.list_shards(os.path.join(folder, "records")))
         print(f"build-tfrecords: {report.videos} videos in {build:.1f} s on {cores} processes = "
               f"{frames_written / build:.0f} frames/s; {size / frames_written / 1024:.1f} KiB per stored frame")
@@ -120,15 +126,17 @@ def main():
         for threads in sorted({1, cores}):
             bare = bare_decode(paths, threads)
             rows.append(("bare OpenCV decode (limit)", threads, None, bare))
-            raw = pipeline_rate(pipeline.build_dataset(dataset, **options), args.clips, threads)
-            rows.append(("raw videos -> clips", threads, raw, raw * args.frames))
-            records = pipeline_rate(pipeline.build_dataset(os.path.join(folder, "records"), **options), args.clips, threads)
-            rows.append(("TFRecords -> clips", threads, records, records * args.frames))
+            raw = pipeline_rate(pipeline.build_dataset(dataset, dtype="uint8", **options), args.clips, threads)
+            rows.append(("raw videos -> uint8 clips", threads, raw, raw * args.frames))
+            for dtype in ("float32", "uint8"):
+                records = pipeline_rate(pipeline.build_dataset(os.path.join(folder, "records"), dtype=dtype, **options),
+                                        args.clips, threads)
+                rows.append((f"TFRecords -> {dtype} clips", threads, records, records * args.frames))
 
-    print(f"\n{'path':<28} {'cores':>5} {'clips/s':>8} {'frames/s':>9} {'frames/s/core':>14}")
+    print(f"\n{'path':<30} {'cores':>5} {'clips/s':>8} {'frames/s':>9} {'frames/s/core':>14}")
     for name, threads, clips, frames in rows:
         clip_text = f"{clips:8.2f}" if clips else f"{'-':>8}"
-        print(f"{name:<28} {threads:>5} {clip_text} {frames:9.0f} {frames / threads:14.0f}")
+        print(f"{name:<30} {threads:>5} {clip_text} {frames:9.0f} {frames / threads:14.0f}")
     per_core = max(clips / threads for name, threads, clips, _ in rows if name.startswith("TFRecords"))
     print(f"\ncores to feed 100 clips/s of {args.frames} frames from TFRecords: {100 / per_core:.0f} "
           f"({per_core:.2f} clips/s per core)")

@@ -91,6 +91,10 @@ def test_raw_videos_and_tfrecords_give_the_same_evaluation_clips(video_tree, sha
     match = distance.argmin(axis=1)
     assert sorted(match) == list(range(6)) and np.array_equal(record_labels[match], raw_labels)
     assert distance.min(axis=1).max() < 0.03  # JPEG storage only (0.03 = 4 levels of 255)
+    as_uint8 = pipeline.build_dataset(shards, training=False, batch_size=4, num_frames=FRAMES, crop_size=CROP, dtype="uint8")
+    uint8_clips, uint8_labels = batches_of(as_uint8)
+    assert uint8_clips.dtype == np.uint8 and np.array_equal(uint8_labels, record_labels)
+    np.testing.assert_allclose(uint8_clips / 127.5 - 1, record_clips, atol=1e-6)
     # the 5-frame video is looped: frame 5 repeats frame 0
     short = raw_clips[(raw_labels == 0) & (np.abs(raw_clips[:, 5] - raw_clips[:, 0]).max(axis=(1, 2, 3)) == 0)]
     assert len(short) == 1

@@ -28,8 +28,8 @@ def test_flip_negates_flow_x_and_keeps_y():
     np.testing.assert_allclose(flipped[..., 1], clip.numpy()[:, :, ::-1, 1])
     rgb = transforms.normalize(ramp_clip(channels=3))
     np.testing.assert_allclose(transforms.flip(rgb, is_flow=False).numpy(), rgb.numpy()[:, :, ::-1])
-    # in the uint8 code, negating x is 255 - q: the flip is exact
-    np.testing.assert_allclose(-transforms.normalize(np.uint8([7])), transforms.normalize(np.uint8([255 - 7])))
+    # flipped in the uint8 code (255 - q), then normalised: exactly the same
+    np.testing.assert_allclose(transforms.normalize(transforms.flip(ramp_clip(), is_flow=True)), flipped, atol=1e-6)
 
 
 def test_random_flip_happens_about_half_the_time():
@@ -58,5 +58,7 @@ def test_augment_outputs_float_in_range():
         out = transforms.augment(tf.constant(clip), training, 8, is_flow=False, resized_crop=resized)
         assert out.shape == (3, 8, 8, 3) and out.dtype == tf.float32
         assert -1 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1
+        raw = transforms.augment(tf.constant(clip), training, 8, is_flow=False, resized_crop=resized, to_float=False)
+        assert raw.shape == (3, 8, 8, 3) and raw.dtype == tf.uint8
     np.testing.assert_allclose(transforms.augment(tf.constant(clip), False, 8, False).numpy(),
                                clip[:, 1:9, 2:10] / 127.5 - 1, atol=1e-6)

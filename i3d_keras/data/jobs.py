@@ -38,6 +38,9 @@ def run_parallel(function, items, workers=None):
         return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_opencv) as pool:
-        futures = [pool.submit(_guarded, function, item) for item in items]
+        futures = {pool.submit(_guarded, function, item): item for item in items}
         for future in concurrent.futures.as_completed(futures):
-            yield future.result()
+            try:
+                yield future.result()
+            except Exception as error:  # the worker died (killed, out of memory, crashed in native code)
+                yield futures[future], None, error

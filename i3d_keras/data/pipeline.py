@@ -1,6 +1,7 @@
 """``build_dataset``: a data set (raw videos or TFRecords) -> ``tf.data.Dataset`` of ``(clip, label)`` for ``model.fit``.
 
-Clips are float32 ``[batch, T, crop, crop, C]`` in [-1, 1], channels-last; labels int32 ``[batch]``.
+Clips are float32 ``[batch, T, crop, crop, C]`` in [-1, 1], channels-last (or uint8 in [0, 255] with
+``dtype="uint8"``, for normalising on the accelerator: ``data.transforms.normalize``); labels int32 ``[batch]``.
 
 - TFRecords (``data.tfrecord``): parallel interleave over shards, parse, pick the window's frame indices, decode
   only those JPEG/PNG frames, augment, all in TensorFlow ops.
@@ -53,9 +54,9 @@ class SkippedVideos:
 
 
 def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, crop_size=decoding.CROP_SIZE,
-                  modality="rgb", full_video=False, resized_crop=False, shuffle_buffer=256, cache=False,
+                  modality="rgb", full_video=False, resized_crop=False, shuffle_buffer=64, cache=False,
                   flow_root=None, short_side=decoding.SHORT_SIDE, skipped=None, input_context=None,
-                  drop_remainder=None, seed=None):
+                  drop_remainder=None, seed=None, dtype="float32"):
     """A ``tf.data.Dataset`` of ``(clips, labels)`` batches.
 
     ``source``: a ``VideoDataset`` (raw videos), or TFRecords (a folder, glob, file or list of them).
@@ -63,9 +64,13 @@ def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, c
     deterministic. ``full_video`` (evaluation only, ``batch_size=1``): every frame instead of one window.
     ``modality``: ``"rgb"`` or ``"flow"`` (raw videos then need ``flow_root``, the ``i3d flow`` output folder).
     ``short_side``: raw videos are decoded at this size before cropping (TFRecords keep their stored size).
+    ``shuffle_buffer``: records (whole videos) shuffled when training TFRecords (raw videos shuffle the list).
+    ``cache``: keep the serialised records in memory (True) or in a file (a path) after the first epoch.
     ``input_context``: a ``tf.distribute.InputContext`` (from ``distributed_dataset``) to read only this
-    worker's part. ``drop_remainder`` defaults to ``training``.
+    worker's part. ``drop_remainder`` defaults to ``training``. ``dtype="uint8"`` skips the normalisation.
     """
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     if modality not in ("rgb", "flow"):
         raise ValueError(f"modality must be 'rgb' or 'flow', got {modality!r}")
     if full_video and (training or batch_size != 1):
@@ -73,14 +78,19 @@ def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, c
     window = None if full_video else num_frames
     is_flow = modality == "flow"
     if isinstance(source, datasets.VideoDataset):
+        crop_when_decoding = None
         elements, shard_policy = _raw_video_elements(source, training, window, is_flow, flow_root, short_side,
                                                      skipped or SkippedVideos(), input_context, seed)
     else:
+        crop_when_decoding = None if (is_flow or resized_crop) else crop_size
         elements, shard_policy = _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer,
-                                                    cache, seed)
+                                                    cache, seed, crop_when_decoding)
 
     def finish(clip, label):
-        clip = transforms.augment(clip, training, crop_size, is_flow, resized_crop)
+        if crop_when_decoding:
+            clip = transforms.finish(clip, training, is_flow, to_float=dtype == "float32")
+        else:
+            clip = transforms.augment(clip, training, crop_size, is_flow, resized_crop, to_float=dtype == "float32")
         clip.set_shape([window, crop_size, crop_size, 2 if is_flow else 3])
         return clip, label
 
@@ -103,7 +113,7 @@ def distributed_dataset(strategy, source, global_batch_size, **options):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer, cache, seed):
+def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer, cache, seed, crop_size):
     paths = tfrecord.list_shards(source)
     if input_context and input_context.num_input_pipelines > 1:
         paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
@@ -124,6 +134,8 @@ def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle
         encoded, label, _ = tfrecord.parse_example(serialized, key)
         if window is not None:
             encoded = tf.gather(encoded, transforms.window_indices(tf.shape(encoded)[0], window, training))
+        if crop_size:
+            return tfrecord.decode_cropped_frames(encoded, crop_size, training), label
         return tfrecord.decode_frames(encoded, is_flow), label
 
     elements = records.map(select_and_decode, num_parallel_calls=AUTOTUNE, deterministic=not training)

@@ -46,16 +46,24 @@ def ensure_min_side(clip, size):
 def center_crop(clip, size):
     """The central ``size`` x ``size`` square of every frame."""
     clip = ensure_min_side(clip, size)
-    top = (tf.shape(clip)[1] - size) // 2
-    left = (tf.shape(clip)[2] - size) // 2
+    top, left = crop_offset(tf.shape(clip)[1], tf.shape(clip)[2], size, training=False)
     return clip[:, top:top + size, left:left + size, :]
+
+
+def crop_offset(height, width, size, training, seed=None):
+    """``(top, left)`` of a ``size`` square inside ``height`` x ``width``: uniformly random when ``training``,
+    else centred."""
+    if not training:
+        return (height - size) // 2, (width - size) // 2
+    top = tf.random.uniform([], 0, height - size + 1, dtype=tf.int32, seed=seed)
+    left = tf.random.uniform([], 0, width - size + 1, dtype=tf.int32, seed=seed)
+    return top, left
 
 
 def random_crop(clip, size, seed=None):
     """One random ``size`` x ``size`` square, the same for every frame."""
     clip = ensure_min_side(clip, size)
-    top = tf.random.uniform([], 0, tf.shape(clip)[1] - size + 1, dtype=tf.int32, seed=seed)
-    left = tf.random.uniform([], 0, tf.shape(clip)[2] - size + 1, dtype=tf.int32, seed=seed)
+    top, left = crop_offset(tf.shape(clip)[1], tf.shape(clip)[2], size, training=True, seed=seed)
     return clip[:, top:top + size, left:left + size, :]
 
 
@@ -70,10 +78,12 @@ def random_resized_crop(clip, size, area_range=CROP_AREA_RANGE, aspect_range=CRO
 
 
 def flip(clip, is_flow):
-    """Mirrors a normalised clip left-right; for flow the x component changes sign too."""
+    """Mirrors a clip left-right; for flow the x component changes sign too (``255 - q`` in the uint8 code,
+    which is exactly ``-x`` after ``normalize``)."""
     clip = tf.reverse(clip, axis=[2])
     if is_flow:
-        clip = tf.concat([-clip[..., :1], clip[..., 1:]], axis=-1)
+        x = 255 - clip[..., :1] if clip.dtype == tf.uint8 else -clip[..., :1]
+        clip = tf.concat([x, clip[..., 1:]], axis=-1)
     return clip
 
 
@@ -82,9 +92,18 @@ def random_flip(clip, is_flow, seed=None):
     return tf.cond(tf.random.uniform([], seed=seed) < 0.5, lambda: flip(clip, is_flow), lambda: clip)
 
 
-def augment(clip, training, crop_size, is_flow, resized_crop=False):
-    """A uint8 clip ``[T, H, W, C]`` -> float32 ``[T, crop, crop, C]`` in [-1, 1], augmented when ``training``."""
+def augment(clip, training, crop_size, is_flow, resized_crop=False, to_float=True):
+    """A uint8 clip ``[T, H, W, C]`` -> ``[T, crop, crop, C]``, augmented when ``training``: float32 in [-1, 1],
+    or still uint8 with ``to_float=False`` (a quarter of the bytes; normalise on the accelerator)."""
     if not training:
-        return normalize(center_crop(clip, crop_size))
-    clip = random_resized_crop(clip, crop_size) if resized_crop else random_crop(clip, crop_size)
-    return random_flip(normalize(clip), is_flow)
+        clip = center_crop(clip, crop_size)
+    else:
+        clip = random_resized_crop(clip, crop_size) if resized_crop else random_crop(clip, crop_size)
+    return finish(clip, training, is_flow, to_float)
+
+
+def finish(clip, training, is_flow, to_float=True):
+    """The steps after cropping: the random flip when ``training``, then ``normalize`` when ``to_float``."""
+    if training:
+        clip = random_flip(clip, is_flow)
+    return normalize(clip) if to_float else clip
