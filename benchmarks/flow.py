@@ -83,7 +83,7 @@ def main():
     first, second, _ = moved_pair((256, 340), "rotation")
     codes = flow.quantize(flow.estimator("tvl1")(first, second))
     exact = flow.dequantize(codes)
-    print(f"\nstorage of one 256x340 TV-L1 field (x and y as 8-bit grayscale images); quantisation step 0.078 px")
+    print("\nstorage of one 256x340 TV-L1 field (x and y as 8-bit grayscale images); quantisation step 0.078 px")
     print(f"{'format':<12} {'bytes/field':>12} {'max error px':>13} {'mean error px':>14}")
     for name, extension, params in (("PNG", ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
                                     ("JPEG q95", ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),

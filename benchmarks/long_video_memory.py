@@ -8,7 +8,6 @@ process and prints a table of wall time and peak RSS (``ru_maxrss`` of the child
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -68,6 +68,20 @@ def i3d_killed_when(condition, *args, timeout=300):
     assert process.returncode == -signal.SIGKILL
 
 
+def clip_frames(count, label, seed):
+    """64x80 frames: a class-coloured textured background and a bright textured block moving right 2 px per frame."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    frames = np.empty((count, 64, 80, 3), np.uint8)
+    texture = cv2.GaussianBlur(rng.integers(0, 60, (64, 80, 3), dtype=np.uint8), (0, 0), 1.0)
+    block = cv2.GaussianBlur(rng.integers(150, 255, (20, 16, 3), dtype=np.uint8), (0, 0), 1.0)
+    for t in range(count):
+        frames[t] = texture + np.uint8([80, 40, 20]) * (label + 1)
+        frames[t, 20:40, 2 * t:2 * t + 16] = block
+    return frames
+
+
 def random_tree(model, rank=3, seed=0):
     """The weight tree of ``model`` with every tensor random (batch-norm statistics too), so mappings are testable."""
     from i3d_keras import convert

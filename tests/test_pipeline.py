@@ -11,25 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_lines, i3d, i3d_killed_when, write_video
+from conftest import clip_frames, error_lines, i3d, i3d_killed_when, write_video
 from i3d_keras.data import datasets, decoding, flow, pipeline, tfrecord
 
 SIDE, CROP, FRAMES = 64, 48, 8
 OPTIONS = tfrecord.FrameOptions(short_side=SIDE)
-
-
-def clip_frames(count, label, seed):
-    """64x80 frames: a class-coloured textured background and a bright textured block moving right 2 px per frame."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    frames = np.empty((count, 64, 80, 3), np.uint8)
-    texture = cv2.GaussianBlur(rng.integers(0, 60, (64, 80, 3), dtype=np.uint8), (0, 0), 1.0)
-    block = cv2.GaussianBlur(rng.integers(150, 255, (20, 16, 3), dtype=np.uint8), (0, 0), 1.0)
-    for t in range(count):
-        frames[t] = texture + np.uint8([80, 40, 20]) * (label + 1)
-        frames[t, 20:40, 2 * t:2 * t + 16] = block
-    return frames
 
 
 @pytest.fixture(scope="module")

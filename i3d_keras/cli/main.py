@@ -8,6 +8,8 @@ COMMANDS = {
     "features": ("i3d_keras.cli.features", "write pooled I3D features of videos as .npy"),
     "flow": ("i3d_keras.cli.flow", "TV-L1 optical flow of videos, as the flow stream expects it"),
     "build-tfrecords": ("i3d_keras.cli.build_tfrecords", "write a video data set as sharded TFRecords (JPEG frames, optional flow)"),
+    "train": ("i3d_keras.cli.train", "fine-tune or train I3D with model.fit under tf.distribute; resumable"),
+    "evaluate": ("i3d_keras.cli.evaluate", "top-1/top-5/per-class accuracy, confusion matrix, two-stream fusion"),
     "convert": ("i3d_keras.cli.convert", "convert a published checkpoint into a Keras .weights.h5"),
     "export": ("i3d_keras.cli.export", "export a validated TF-Hub module (SavedModel); --flow_weights: two-stream"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: temporal I3D features vs. single frames"),

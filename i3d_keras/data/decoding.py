@@ -31,6 +31,7 @@ class VideoError(ValueError):
 
 
 def _cv2():
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own messages; VideoError says what went wrong
     import cv2
 
     return cv2

@@ -56,7 +56,7 @@ class SkippedVideos:
 def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, crop_size=decoding.CROP_SIZE,
                   modality="rgb", full_video=False, resized_crop=False, shuffle_buffer=64, cache=False,
                   flow_root=None, short_side=decoding.SHORT_SIDE, skipped=None, input_context=None,
-                  drop_remainder=None, seed=None, dtype="float32"):
+                  drop_remainder=None, seed=None, dtype="float32", with_ids=False):
     """A ``tf.data.Dataset`` of ``(clips, labels)`` batches.
 
     ``source``: a ``VideoDataset`` (raw videos), or TFRecords (a folder, glob, file or list of them).
@@ -68,6 +68,7 @@ def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, c
     ``cache``: keep the serialised records in memory (True) or in a file (a path) after the first epoch.
     ``input_context``: a ``tf.distribute.InputContext`` (from ``distributed_dataset``) to read only this
     worker's part. ``drop_remainder`` defaults to ``training``. ``dtype="uint8"`` skips the normalisation.
+    ``with_ids``: batches are ``(clips, labels, video ids)`` (to line up two streams' predictions).
     """
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
@@ -86,13 +87,13 @@ def build_dataset(source, training, batch_size, num_frames=DEFAULT_NUM_FRAMES, c
         elements, shard_policy = _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer,
                                                     cache, seed, crop_when_decoding)
 
-    def finish(clip, label):
+    def finish(clip, label, video_id):
         if crop_when_decoding:
             clip = transforms.finish(clip, training, is_flow, to_float=dtype == "float32")
         else:
             clip = transforms.augment(clip, training, crop_size, is_flow, resized_crop, to_float=dtype == "float32")
         clip.set_shape([window, crop_size, crop_size, 2 if is_flow else 3])
-        return clip, label
+        return (clip, label, video_id) if with_ids else (clip, label)
 
     batches = elements.map(finish, num_parallel_calls=AUTOTUNE, deterministic=not training)
     batches = batches.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
@@ -131,12 +132,12 @@ def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle
     key = tfrecord.FLOW_KEY if is_flow else tfrecord.IMAGE_KEY
 
     def select_and_decode(serialized):
-        encoded, label, _ = tfrecord.parse_example(serialized, key)
+        encoded, label, video_id = tfrecord.parse_example(serialized, key)
         if window is not None:
             encoded = tf.gather(encoded, transforms.window_indices(tf.shape(encoded)[0], window, training))
         if crop_size:
-            return tfrecord.decode_cropped_frames(encoded, crop_size, training), label
-        return tfrecord.decode_frames(encoded, is_flow), label
+            return tfrecord.decode_cropped_frames(encoded, crop_size, training), label, video_id
+        return tfrecord.decode_frames(encoded, is_flow), label, video_id
 
     elements = records.map(select_and_decode, num_parallel_calls=AUTOTUNE, deterministic=not training)
     # a damaged record loses that clip, not the epoch (TensorFlow logs a warning)
@@ -152,6 +153,7 @@ def _raw_video_elements(dataset, training, window, is_flow, flow_root, short_sid
     if not samples:
         raise ValueError(f"{dataset.name}: the data set has no videos")
     channels = 2 if is_flow else 3
+    video_ids = tf.constant([sample.video_id for sample in samples])
 
     def load(index, position):
         sample = samples[int(index)]
@@ -171,7 +173,7 @@ def _raw_video_elements(dataset, training, window, is_flow, flow_root, short_sid
         clip, label, ok = tf.numpy_function(load, [index, position], [tf.uint8, tf.int32, tf.bool], stateful=training)
         clip.set_shape([None, None, None, channels])
         label.set_shape([])
-        return clip, label, ok
+        return clip, label, tf.gather(video_ids, index), ok
 
     indices = tf.data.Dataset.range(len(samples))
     if training:
@@ -180,12 +182,12 @@ def _raw_video_elements(dataset, training, window, is_flow, flow_root, short_sid
     return elements.filter(_is_ok).map(_without_ok), tf.data.experimental.AutoShardPolicy.DATA
 
 
-def _is_ok(clip, label, ok):
+def _is_ok(clip, label, video_id, ok):
     return ok
 
 
-def _without_ok(clip, label, ok):
-    return clip, label
+def _without_ok(clip, label, video_id, ok):
+    return clip, label, video_id
 
 
 def _window_start(length, window, position):
