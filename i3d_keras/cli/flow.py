@@ -40,13 +40,9 @@ def select_shard(paths, shard):
     return sorted(paths)[index::count]
 
 
-def flow_folder(path, out):
-    return os.path.join(out, os.path.splitext(os.path.basename(path))[0])
-
-
 def flow_of_one(path, out, options, visualize):
     """Worker job: the flow folder of one video (and its picture); returns the number of fields."""
-    folder = flow_folder(path, out)
+    folder = flow.folder_for(path, out)
     fields = flow.compute_flow_folder(path, folder, **options)
     if visualize:
         flow.write_flow_picture(folder, folder + ".flow.png")
@@ -57,7 +53,7 @@ def main(argv):
     paths = common.start(argv, usage="i3d flow VIDEO... --out DIR")
     with common.one_line_errors():
         paths = select_shard(paths, FLAGS.shard)
-        folders = {path: flow_folder(path, FLAGS.out) for path in paths}
+        folders = {path: flow.folder_for(path, FLAGS.out) for path in paths}
         if len(set(folders.values())) < len(folders):
             raise ValueError("two videos have the same file name; their flow folders would collide")
     done = [path for path in paths if os.path.isdir(folders[path]) and not FLAGS.overwrite]

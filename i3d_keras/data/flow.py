@@ -32,6 +32,11 @@ def _cv2():
     return cv2
 
 
+def folder_for(video, root):
+    """The flow folder of ``video`` under ``root``: ``root/<video file name without extension>``."""
+    return os.path.join(root, os.path.splitext(os.path.basename(video))[0])
+
+
 def estimator(method="tvl1"):
     """A function ``(previous_gray, next_gray) -> flow [H, W, 2] float32`` (pixels) for ``method``."""
     cv2 = _cv2()

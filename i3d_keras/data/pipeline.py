@@ -15,7 +15,6 @@ A video that cannot be read is skipped with one warning line naming it and count
 
 import collections
 import logging
-import os
 import threading
 
 import numpy as np
@@ -214,7 +213,7 @@ def _frame_window(sample, window, position, short_side):
 
 def _flow_window(sample, flow_root, window, position):
     """``window`` quantised flow fields (all when None) from the ``i3d flow`` folder of ``sample``."""
-    folder = os.path.join(flow_root, os.path.splitext(os.path.basename(sample.path))[0])
+    folder = flow.folder_for(sample.path, flow_root)
     try:
         length = flow.read_flow_info(folder)["fields"]
     except OSError:
