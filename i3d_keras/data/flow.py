@@ -26,10 +26,7 @@ IMAGE_FORMATS = ("png", "jpg")
 INFO_FILE = "flow.json"
 
 
-def _cv2():
-    import cv2
-
-    return cv2
+_cv2 = decoding._cv2  # the one lazy OpenCV import (it also quiets FFmpeg's own messages)
 
 
 def folder_for(video, root):

@@ -43,10 +43,7 @@ class FrameOptions:
     flow_method: str = "tvl1"
 
 
-def _cv2():
-    import cv2
-
-    return cv2
+_cv2 = decoding._cv2  # the one lazy OpenCV import (it also quiets FFmpeg's own messages)
 
 
 def encode_jpeg(frame, quality=DEFAULT_JPEG_QUALITY):
