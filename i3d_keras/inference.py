@@ -5,6 +5,8 @@ and each window goes through the model on its own, so peak memory depends on the
 Windows are averaged, which for a video no longer than one window is exactly DeepMind's whole-clip logits.
 """
 
+import os
+
 import numpy as np
 
 from i3d_keras.data import decoding
@@ -15,24 +17,55 @@ DEFAULT_WINDOW = 250  # 10 s at 25 fps: a whole Kinetics clip in one pass
 DEFAULT_STRIDE = 125
 
 
-def video_windows(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS, size=decoding.CROP_SIZE):
-    """Yields preprocessed windows ``[1, T, size, size, 3]`` in [-1, 1] of the video at ``path``."""
-    frames = decoding.iter_frames(path, fps=fps, short_side=round(size * decoding.SHORT_SIDE / decoding.CROP_SIZE), crop=size)
+def _short_side(size):
+    return round(size * decoding.SHORT_SIDE / decoding.CROP_SIZE)
+
+
+def _windows(frames, window, stride):
+    """``uint8`` frames (RGB or quantised flow) -> windows ``[1, T, H, W, C]`` in [-1, 1]."""
     for clip in decoding.iter_windows(frames, window, stride, min_frames=MIN_FRAMES_WITH_TOP):
         yield preprocess_input(clip[None])
 
 
-def window_outputs(model, path, on_window=None, **window_options):
-    """The model's output for each window of the video, as a numpy array ``[windows, ...]``.
+def video_windows(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS, size=decoding.CROP_SIZE):
+    """Yields preprocessed windows ``[1, T, size, size, 3]`` in [-1, 1] of the video at ``path``."""
+    yield from _windows(decoding.iter_frames(path, fps=fps, short_side=_short_side(size), crop=size), window, stride)
+
+
+def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS,
+                 size=decoding.CROP_SIZE):
+    """Yields flow windows ``[1, T, size, size, 2]`` in [-1, 1] of the video at ``path``: read from its ``i3d flow``
+    folder under ``flow_root`` when there is one, else TV-L1 computed now (about a second per frame and core)."""
+    from i3d_keras.data import flow
+
+    folder = flow.folder_for(path, flow_root) if flow_root else None
+    if folder and os.path.exists(os.path.join(folder, flow.INFO_FILE)):
+        info = flow.read_flow_info(folder)
+        if fps and info["fps"] != fps:
+            raise ValueError(f"{folder}: flow computed at {info['fps']} fps, {fps} fps asked for")
+        fields = (flow.read_flow_folder(folder, [index])[0] for index in range(info["fields"]))
+    else:
+        fields = flow.video_flow(path, fps=fps, short_side=_short_side(size))
+    cropped = (decoding.center_crop(field, size) for field in fields)
+    yield from _windows(cropped, window, stride)
+
+
+def model_outputs(model, windows, on_window=None):
+    """The model's output for each window (``[1, T, H, W, C]``), as a numpy array ``[windows, ...]``.
 
     ``on_window(index)`` is called after each window (for progress reports).
     """
     outputs = []
-    for index, clip in enumerate(video_windows(path, **window_options)):
+    for index, clip in enumerate(windows):
         outputs.append(np.asarray(model(clip, training=False))[0])
         if on_window:
             on_window(index)
     return np.stack(outputs)
+
+
+def window_outputs(model, path, on_window=None, **window_options):
+    """The model's output for each window of the video at ``path``, as a numpy array ``[windows, ...]``."""
+    return model_outputs(model, video_windows(path, **window_options), on_window)
 
 
 def predict_video(model, path, **options):

@@ -47,8 +47,45 @@ def test_predict_table(moving_video):
     result = i3d("predict", "--top", "2", moving_video)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{moving_video}  (1 window)" and len(lines) == 3
+    assert lines[0] == f"{moving_video}  (1 window, rgb)" and len(lines) == 3
     assert lines[1].lstrip().startswith("1. ") and lines[1].rstrip().endswith("]") and "%" in lines[1]
+
+
+def test_predict_two_streams_sums_rgb_and_flow_logits(tmp_path):
+    """--flow_weights: the printed probabilities are softmax(RGB logits + flow logits), whether the flow comes from
+    an `i3d flow` folder or is computed on the fly (both give the same windows)."""
+    import keras
+
+    from i3d_keras import I3D, inference
+    from i3d_keras.data import flow
+    from i3d_keras.preprocessing import softmax
+
+    frames = np.full((12, 240, 320, 3), 30, np.uint8)
+    for t in range(12):
+        frames[t, 80:160, 40 + 6 * t : 120 + 6 * t] = 220
+    video = write_video(tmp_path / "short clip.avi", frames)
+    keras.utils.set_random_seed(1)
+    flow_model = I3D(weights=None, modality="flow", input_shape=(None, 224, 224, 2))
+    flow_model.save_weights(tmp_path / "flow.weights.h5")
+    root = tmp_path / "flow"
+    assert flow.compute_flow_folder(video, flow.folder_for(video, root)) == 11
+
+    stored = list(inference.flow_windows(video, root))
+    computed = list(inference.flow_windows(video))
+    assert len(stored) == len(computed) == 1 and stored[0].shape == (1, 11, 224, 224, 2)
+    np.testing.assert_array_equal(stored[0], computed[0])
+    rgb_logits = inference.window_outputs(I3D(weights="kinetics400"), video).mean(axis=0)
+    flow_logits = inference.model_outputs(flow_model, stored).mean(axis=0)
+    expected = softmax(rgb_logits + flow_logits)
+
+    result = i3d("predict", "--json", "--flow_weights", tmp_path / "flow.weights.h5", "--flow_root", root, video)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["streams"] == "rgb+flow"
+    assert [entry["index"] for entry in answer["top"]] == list(np.argsort(-expected)[:5])
+    np.testing.assert_allclose([entry["probability"] for entry in answer["top"]], np.sort(expected)[::-1][:5], atol=1e-5)
+    rgb_only = json.loads(i3d("predict", "--json", video).stdout)
+    assert rgb_only["streams"] == "rgb" and rgb_only["top"] != answer["top"]
 
 
 def test_features_are_written_and_resumed(moving_video, tmp_path):

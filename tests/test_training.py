@@ -63,6 +63,9 @@ def test_full_i3d_gets_a_new_head_and_synchronised_batch_norm():
     model = model_setup.build_model(config, 101)
     assert model.output_shape == (None, 101) and model.get_layer("Logits_Conv3d_0c_1x1_conv").filters == 101
     assert all(layer.synchronized for layer in model.layers if layer.__class__.__name__ == "BatchNormalization")
+    small = model_setup.build_model(TrainConfig(run_dir="", init="random", crop_size=112), 7)  # I3D's head needs 224
+    assert small.get_layer("Logits").get_weights()[0].shape == (1024, 7)
+    assert small(np.zeros((1, 16, 112, 112, 3), np.float32)).shape == (1, 7)
 
 
 def test_schedules_are_keras_builtins_in_steps():

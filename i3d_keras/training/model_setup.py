@@ -11,10 +11,11 @@ HEAD_PREFIX = "Logits"  # every classifier layer's name starts with it
 
 def _trunk_and_head(config, classes, weights):
     """I3D from ``config`` with ``weights`` (None, a registered set or a file); new classifier of ``classes``."""
-    if config.final_endpoint == "Mixed_5c":
+    if config.final_endpoint == "Mixed_5c" and config.crop_size >= 224:
         return I3D(weights=weights, classes=classes, modality=config.modality, dropout_rate=config.dropout_rate,
                    input_shape=(None, None, None, 3 if config.modality == "rgb" else 2))
-    # a shorter network (to Mixed_4f, say): global average pool, dropout, a dense classifier
+    # a shorter network (to Mixed_4f, say) or crops under 224 (the I3D head's 2x7x7 pool needs a 7x7 Mixed_5c):
+    # global average pool, dropout, a dense classifier
     trunk = I3D(weights=weights, include_top=False, final_endpoint=config.final_endpoint, pooling="avg",
                 modality=config.modality)
     x = keras.layers.Dropout(config.dropout_rate, name="Logits_dropout")(trunk.output)
