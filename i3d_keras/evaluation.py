@@ -15,7 +15,7 @@ import numpy as np
 
 from i3d_keras import files
 from i3d_keras.data import decoding, pipeline
-from i3d_keras.inference import DEFAULT_STRIDE, DEFAULT_WINDOW
+from i3d_keras.inference import DEFAULT_STRIDE, DEFAULT_WINDOW, forward
 from i3d_keras.model import MIN_FRAMES_WITH_TOP
 
 MODES = {"clip": "single clip (centred window, centre crop)", "video": "full video (all frames, windows averaged)"}
@@ -42,13 +42,13 @@ def predict(model, source, mode="clip", num_frames=64, crop_size=decoding.CROP_S
     dataset = pipeline.build_dataset(source, training=False, batch_size=1 if full else batch_size, num_frames=num_frames,
                                      crop_size=crop_size, modality=modality, full_video=full, with_ids=True,
                                      drop_remainder=False, skipped=skipped, **data_options)
-    logits, labels, ids = [], [], []
+    logits, labels, ids, call = [], [], [], forward(model)
     for clips, batch_labels, batch_ids in dataset:
         if full:
             windows = decoding.iter_windows(iter(clips[0].numpy()), window, min(stride, window), MIN_FRAMES_WITH_TOP)
-            logits.append(np.mean([np.asarray(model(w[None], training=False))[0] for w in windows], axis=0)[None])
+            logits.append(np.mean([np.asarray(call(w[None]))[0] for w in windows], axis=0)[None])
         else:
-            logits.append(np.asarray(model(clips, training=False)))
+            logits.append(np.asarray(call(clips)))
         labels.append(batch_labels.numpy())
         ids += [value.decode() for value in batch_ids.numpy()]
     if not ids:

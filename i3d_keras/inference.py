@@ -6,6 +6,7 @@ Windows are averaged, which for a video no longer than one window is exactly Dee
 """
 
 import os
+import weakref
 
 import numpy as np
 
@@ -50,14 +51,34 @@ def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STR
     yield from _windows(cropped, window, stride)
 
 
+_GRAPHS = weakref.WeakKeyDictionary()
+
+
+def forward(model):
+    """``model``'s inference call (``training=False``) as one TensorFlow graph, built once per model.
+
+    On a CPU a Keras model called eagerly takes 1.4x longer and 0.9 GiB more memory per 64-frame clip
+    (``benchmarks/inference.py``). Anything that is not a Keras model (an exported module) is called as it is.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return lambda clip: model(clip, training=False)
+    if model not in _GRAPHS:
+        import tensorflow as tf
+
+        _GRAPHS[model] = tf.function(lambda clip: model(clip, training=False), reduce_retracing=True)
+    return _GRAPHS[model]
+
+
 def model_outputs(model, windows, on_window=None):
     """The model's output for each window (``[1, T, H, W, C]``), as a numpy array ``[windows, ...]``.
 
     ``on_window(index)`` is called after each window (for progress reports).
     """
-    outputs = []
+    outputs, call = [], forward(model)
     for index, clip in enumerate(windows):
-        outputs.append(np.asarray(model(clip, training=False))[0])
+        outputs.append(np.asarray(call(clip))[0])
         if on_window:
             on_window(index)
     return np.stack(outputs)

