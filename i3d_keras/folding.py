@@ -2,8 +2,8 @@
 
 In inference mode a batch norm is the affine map ``y = (x - mean) / sqrt(var + eps) * gamma + beta``, so it folds
 into the conv before it: ``kernel * s`` and bias ``beta - mean * s`` with ``s = gamma / sqrt(var + eps)``. The
-folded model has the same inputs, outputs and layer names (each batch norm becomes a pass-through ``FoldedBatchNorm``) and gives the
-same outputs up to float rounding; it cannot be trained as the original (no batch statistics).
+folded model has the same inputs, outputs and layer names (each folded batch norm becomes a pass-through
+``FoldedBatchNorm``) and the same outputs up to float rounding; it is for inference, not training.
 """
 
 import keras

@@ -44,7 +44,7 @@ def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STR
         info = flow.read_flow_info(folder)
         if fps and info["fps"] != fps:
             raise ValueError(f"{folder}: flow computed at {info['fps']} fps, {fps} fps asked for")
-        fields = (flow.read_flow_folder(folder, [index])[0] for index in range(info["fields"]))
+        fields = flow.iter_flow_folder(folder)
     else:
         fields = flow.video_flow(path, fps=fps, short_side=_short_side(size))
     cropped = (decoding.center_crop(field, size) for field in fields)
@@ -67,7 +67,8 @@ def forward(model):
     if model not in _GRAPHS:
         import tensorflow as tf
 
-        _GRAPHS[model] = tf.function(lambda clip: model(clip, training=False), reduce_retracing=True)
+        model_ref = weakref.ref(model)  # the cache must not keep the model alive
+        _GRAPHS[model] = tf.function(lambda clip: model_ref()(clip, training=False), reduce_retracing=True)
     return _GRAPHS[model]
 
 

@@ -122,11 +122,10 @@ def read_flow_info(folder):
         return json.load(info)
 
 
-def read_flow_folder(folder, indices=None):
-    """The quantised flow ``[T, H, W, 2]`` ``uint8`` stored in ``folder`` (only the fields ``indices`` if given)."""
+def iter_flow_folder(folder, indices=None):
+    """Yields the quantised fields ``[H, W, 2]`` ``uint8`` stored in ``folder`` one at a time (all, or ``indices``)."""
     cv2 = _cv2()
     info = read_flow_info(folder)
-    fields = []
     for index in range(info["fields"]) if indices is None else indices:
         channels = []
         for axis in "xy":
@@ -135,8 +134,12 @@ def read_flow_folder(folder, indices=None):
             if image is None:
                 raise OSError(f"{name}: missing or unreadable flow image")
             channels.append(image)
-        fields.append(np.stack(channels, axis=-1))
-    return np.stack(fields)
+        yield np.stack(channels, axis=-1)
+
+
+def read_flow_folder(folder, indices=None):
+    """The quantised flow ``[T, H, W, 2]`` ``uint8`` stored in ``folder`` (only the fields ``indices`` if given)."""
+    return np.stack(list(iter_flow_folder(folder, indices)))
 
 
 def flow_to_color(flow, max_magnitude=None):
