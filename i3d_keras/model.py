@@ -178,6 +178,24 @@ def I3D(
     return model
 
 
+def split_model(model, endpoint):
+    """``(bottom, top)``: ``bottom`` maps ``model``'s input to what ``endpoint`` takes in (the previous
+    endpoint's output) and ``top`` maps that to ``model``'s output.
+
+    Both share ``model``'s layers, so training ``top`` trains ``model``. To fine-tune from ``endpoint`` up on a
+    fixed set of clips, run the frozen ``bottom`` once per clip and fit ``top`` on its outputs.
+    """
+    if endpoint not in VALID_ENDPOINTS[1:]:
+        raise ValueError(f"Cannot split at {endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS[1:])}")
+    if not any(layer.name.startswith(layers.keras_name(endpoint)) for layer in model.layers):
+        raise ValueError(f"Cannot split {model.name} at {endpoint}: it ends before")
+    previous = VALID_ENDPOINTS[VALID_ENDPOINTS.index(endpoint) - 1]
+    boundary = model.get_layer(endpoint_layer_name(previous)).output
+    return keras.Model(model.input, boundary, name=f"{model.name}_to_{previous}"), keras.Model(
+        boundary, model.output, name=f"{model.name}_from_{endpoint}"
+    )
+
+
 def endpoint_model(model, endpoints=("Mixed_5c",), rank=3):
     """A model with the same input as ``model`` whose output is a dict of the named endpoints' tensors.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from i3d_keras import I3D, VALID_ENDPOINTS, convert, endpoint_model
-from i3d_keras.model import unit_scopes
+from i3d_keras.model import split_model, unit_scopes
 
 # DeepMind's endpoint shapes for a 16-frame 224x224 clip (Inception-V1 widths; time halves at 1a, 4a, 5a).
 EXPECTED_SHAPES_16x224 = {
@@ -114,3 +114,22 @@ def test_features_model_shares_the_kinetics_trunk(kinetics_i3d):
 
 def test_valid_endpoints_are_deepmind_s():
     assert VALID_ENDPOINTS[0] == "Conv3d_1a_7x7" and VALID_ENDPOINTS[-1] == "Mixed_5c" and len(VALID_ENDPOINTS) == 16
+
+
+def test_split_model_composes_to_the_model_and_shares_its_layers(random_rgb):
+    bottom, top = split_model(random_rgb, "Mixed_4b")
+    assert bottom.output_shape == (None, None, 14, 14, 480)  # MaxPool3d_4a's output
+    clip = np.random.default_rng(4).uniform(-1, 1, (1, 9, 224, 224, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(top(bottom(clip))), np.asarray(random_rgb(clip)), atol=1e-5)
+    below = {layer.name for layer in bottom.layers[1:]}
+    above = {layer.name for layer in top.layers[1:]}
+    assert not below & above and len(below) + len(above) == len(random_rgb.layers) - 1
+    assert all(name.startswith(("Mixed_4", "Mixed_5", "MaxPool3d_5a", "Logits")) for name in above)
+    assert top.get_layer("Mixed_5c_Branch_0_Conv3d_0a_1x1_conv") is random_rgb.get_layer("Mixed_5c_Branch_0_Conv3d_0a_1x1_conv")
+
+
+def test_split_model_rejects_what_it_cannot_split(random_rgb):
+    with pytest.raises(ValueError, match="Cannot split at 'Conv3d_1a_7x7'"):
+        split_model(random_rgb, "Conv3d_1a_7x7")
+    with pytest.raises(ValueError, match="ends before"):
+        split_model(I3D(weights=None, include_top=False, final_endpoint="Mixed_3b"), "Mixed_3c")
