@@ -4,7 +4,7 @@ and the step time split into compute (a batch already in memory) and input wait 
 The model is the one ``i3d train`` builds (new 101-class head, XLA, SGD), fed uint8 clips exactly as ``i3d train``
 feeds them. Not a test: prints a table.
 
-    python benchmarks/training.py [--frames 16 64] [--precision float32 mixed_bfloat16] [--steps 3]
+    python benchmarks/training.py [--frames 16 64] [--precision float32 mixed_bfloat16] [--xla on off] [--steps 3]
 """
 
 import argparse
@@ -40,6 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--precision", nargs="+", default=["float32", "mixed_bfloat16"])
+    parser.add_argument("--xla", nargs="+", choices=["on", "off"], default=["on", "off"])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
@@ -51,7 +52,7 @@ def main():
     from i3d_keras.training.run import _with_input_scaling
     from input_pipeline import write_videos
 
-    print(f"{jobs.default_workers()} cores; batch {args.batch}; XLA; SGD; RGB I3D with a 101-class head\n")
+    print(f"{jobs.default_workers()} cores; batch {args.batch}; SGD; RGB I3D with a 101-class head\n")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         write_videos(os.path.join(folder, "videos"), 4)
@@ -60,8 +61,8 @@ def main():
         for frames in args.frames:
             data = pipeline.build_dataset(os.path.join(folder, "records"), training=True, batch_size=args.batch,
                                           num_frames=frames, dtype="uint8").repeat()
-            for precision in args.precision:
-                config = TrainConfig(run_dir="", init="random", num_frames=frames,
+            for precision, xla in [(p, x) for p in args.precision for x in args.xla]:
+                config = TrainConfig(run_dir="", init="random", num_frames=frames, jit_compile=xla == "on",
                                      mixed_precision=None if precision == "float32" else precision).resolved()
                 network = model_setup.build_model(config, 101)
                 model = model_setup.compile_model(_with_input_scaling(network, tf.distribute.get_strategy()),
@@ -72,15 +73,19 @@ def main():
                 compile_seconds = time.perf_counter() - start
                 compute = step_seconds(model, in_memory, args.steps)
                 with_input = fit_seconds(model, data, args.steps)
-                rows.append((frames, precision, compile_seconds, compute, with_input))
-                print(f"  done: {frames} frames, {precision}", flush=True)
+                rows.append((frames, precision, xla, compile_seconds, compute, with_input))
+                print_row(*rows[-1], batch=args.batch)
 
-    print(f"\n{'clip':>12} {'precision':>15} {'first step s':>13} {'compute s/step':>15} {'fit s/step':>11} "
+    print(f"\n{'clip':>12} {'precision':>15} {'XLA':>4} {'first step s':>13} {'compute s/step':>15} {'fit s/step':>11} "
           f"{'input wait':>11} {'clips/s':>8}")
-    for frames, precision, compile_seconds, compute, with_input in rows:
-        wait = max(with_input - compute, 0.0)
-        print(f"{f'{frames}x224x224':>12} {precision:>15} {compile_seconds:13.1f} {compute:15.2f} {with_input:11.2f} "
-              f"{wait / with_input:11.1%} {args.batch / with_input:8.3f}")
+    for row in rows:
+        print_row(*row, batch=args.batch)
+
+
+def print_row(frames, precision, xla, compile_seconds, compute, with_input, batch):
+    wait = max(with_input - compute, 0.0)
+    print(f"{f'{frames}x224x224':>12} {precision:>15} {xla:>4} {compile_seconds:13.1f} {compute:15.2f} {with_input:11.2f} "
+          f"{wait / with_input:11.1%} {batch / with_input:8.3f}", flush=True)
 
 
 if __name__ == "__main__":
