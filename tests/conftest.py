@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from i3d_keras.data.synthetic import write_video  # noqa: F401 -- the tests write their videos with it
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_VIDEOS = SHARED_DATA / "videos"
@@ -21,20 +23,6 @@ def weights_cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("i3d_keras_cache")
     os.environ["I3D_KERAS_CACHE"] = str(folder)
     return folder
-
-
-def write_video(path, frames, fps=25.0):
-    """Writes RGB ``uint8`` frames ``[T, H, W, 3]`` with OpenCV (MJPG for .avi, mp4v for .mp4)."""
-    import cv2
-
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(path).endswith(".avi") else "mp4v"))
-    height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for frame in frames:
-        writer.write(np.ascontiguousarray(frame[..., ::-1]))
-    writer.release()
-    return path
 
 
 def i3d(*args, timeout=600):
@@ -112,6 +100,19 @@ def write_tf_checkpoint(prefix, tensors):
         tensors=[tf.constant(tensors[name]) for name in names],
     )
     return str(prefix)
+
+
+@pytest.fixture(scope="session")
+def rgb_module(tmp_path_factory, kinetics_i3d):
+    """``i3d export --weights kinetics400 --archive`` into a fresh folder (the command users run), once per
+    session: the export tests and the action-recognition notebook use it."""
+    path = tmp_path_factory.mktemp("export") / "i3d-kinetics-400" / "1"
+    result = i3d("export", "--weights", "kinetics400", "--out", path, "--archive")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(path)
+    again = i3d("export", "--weights", "kinetics400", "--out", path)
+    assert again.returncode == 2 and f"error: {path} exists; pass overwrite=True (--overwrite) to replace it" in again.stderr
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -17,20 +17,6 @@ hub = pytest.importorskip("tensorflow_hub")
 
 
 @pytest.fixture(scope="module")
-def rgb_module(tmp_path_factory, kinetics_i3d):
-    """``i3d export --weights kinetics400 --archive`` into a fresh folder (the command users run)."""
-    from test_cli import i3d
-
-    path = tmp_path_factory.mktemp("export") / "i3d-kinetics-400" / "1"
-    result = i3d("export", "--weights", "kinetics400", "--out", path, "--archive")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(path)
-    again = i3d("export", "--weights", "kinetics400", "--out", path)
-    assert again.returncode == 2 and f"error: {path} exists; pass overwrite=True (--overwrite) to replace it" in again.stderr
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def clip():
     return np.random.default_rng(5).uniform(-1, 1, (1, 12, 224, 224, 3)).astype(np.float32)
 

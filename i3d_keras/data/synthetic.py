@@ -7,6 +7,8 @@ of each other (Kinetics training used flips): both senses of rotation share one 
 directions are uniform.
 """
 
+import os
+
 import numpy as np
 
 CLASSES = ("growing", "shrinking", "rotating", "sliding", "shaking", "bouncing")
@@ -93,3 +95,31 @@ def single_frame_clips(clips):
     """Each clip replaced by its middle frame repeated: the same pipeline with no motion to see."""
     middle = clips[:, clips.shape[1] // 2]
     return np.repeat(middle[:, None], clips.shape[1], axis=1)
+
+
+def write_video(path, frames, fps=25.0):
+    """Writes RGB ``uint8`` frames ``[T, H, W, 3]`` as a video OpenCV reads back (MJPG in ``.avi``, else mp4v)."""
+    import cv2
+
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(path).endswith(".avi") else "mp4v"))
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot write this video")
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    finally:
+        writer.release()
+    return path
+
+
+def write_dataset(root, clips_per_class, frames=16, size=112, seed=0):
+    """Writes ``make_dataset``'s clips as videos in class folders, ``root/<class>/<class>_<i>.avi`` (the layout
+    ``data.datasets.from_folder`` reads); returns ``root``. Another ``seed`` gives another split."""
+    clips, labels = make_dataset(clips_per_class, frames, size, seed)
+    for index, (clip, label) in enumerate(zip(clips, labels)):
+        name = CLASSES[label]
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        write_video(os.path.join(root, name, f"{name}_{index // len(CLASSES):03d}.avi"), clip)
+    return root
