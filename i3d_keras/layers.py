@@ -91,9 +91,9 @@ def classifier_head(x, scope, classes, pool_size, dropout_rate, classifier_activ
     x = _layer("AveragePooling", rank)(pool_size, strides=1, padding="valid", name="Logits_avg_pool")(x)
     x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
     x = _layer("Conv", rank)(classes, 1, use_bias=True, name=keras_name(scope) + "_conv")(x)
-    x = _layer("GlobalAveragePooling", rank)(name="Logits")(x)
+    x = _layer("GlobalAveragePooling", rank)(name="Logits", dtype="float32")(x)  # float32 under mixed precision
     if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, name="Predictions")(x)
+        x = keras.layers.Activation(classifier_activation, name="Predictions", dtype="float32")(x)
     return x
 
 
@@ -102,4 +102,4 @@ def global_pool(x, pooling, rank=3):
     if pooling is None:
         return x
     kind = {"avg": "GlobalAveragePooling", "max": "GlobalMaxPooling"}[pooling]
-    return _layer(kind, rank)(name=f"{pooling}_pool")(x)
+    return _layer(kind, rank)(name=f"{pooling}_pool", dtype="float32")(x)  # float32 under mixed precision

@@ -6,6 +6,7 @@ Reproduces DeepMind's ``i3d.py`` layer for layer. Inputs are channels-last video
 """
 
 import collections
+import contextlib
 
 import keras
 
@@ -35,6 +36,7 @@ ARCHITECTURE = (
 )
 
 MODALITY_CHANNELS = {"rgb": 3, "flow": 2}
+DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 FEATURE_CHANNELS = 1024
 MIN_FRAMES_WITH_TOP = 9  # Mixed_5c must keep >= 2 time steps for the 2x7x7 average pool
 MIN_SIZE_WITH_TOP = 193  # ... and >= 7x7 pixels
@@ -93,6 +95,20 @@ def build_trunk(x, rank=3, final_endpoint="Mixed_5c"):
     raise ValueError(f"Unknown endpoint {final_endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS)}")
 
 
+@contextlib.contextmanager
+def dtype_policy(dtype):
+    """Keras layers created inside compute in ``dtype`` (one of ``DTYPES``; None leaves the global policy)."""
+    if dtype is not None and dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    previous = keras.config.dtype_policy()
+    if dtype is not None:
+        keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def check_head_arguments(include_top, pooling, final_endpoint, valid_endpoints):
     """Validates the arguments I3D and Inception-V1 share, before anything is built."""
     if pooling not in (None, "avg", "max"):
@@ -130,6 +146,7 @@ def I3D(
     modality=None,
     final_endpoint=None,
     name=None,
+    dtype=None,
 ):
     """Builds I3D, optionally with pretrained weights.
 
@@ -148,6 +165,9 @@ def I3D(
       modality: ``"rgb"`` (3 channels) or ``"flow"`` (2 channels). Defaults to the weights' modality.
       final_endpoint: without the top, stop at this endpoint (one of ``VALID_ENDPOINTS``).
       name: the model's name.
+      dtype: None (Keras' global policy, float32 unless set) or one of ``DTYPES``. ``"mixed_bfloat16"``
+        computes in bfloat16 (CPUs with AVX512-BF16 or AMX, TPUs), ``"mixed_float16"`` in float16 (GPUs);
+        the weights stay float32 and the logits and pooled features come out float32.
     """
     from i3d_keras import weights as weights_lib  # weights builds models, so it is imported late
 
@@ -165,13 +185,14 @@ def I3D(
         input_shape = (None, 224, 224, channels) if include_top else (None, None, None, channels)
     _check_input_shape(tuple(input_shape), channels, include_top)
 
-    inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
-    x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
-    if include_top:
-        x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation)
-    else:
-        x = layers.global_pool(x, pooling)
-    model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
+    with dtype_policy(dtype):
+        inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
+        x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
+        if include_top:
+            x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation)
+        else:
+            x = layers.global_pool(x, pooling)
+        model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
 
     if weights is not None:
         weights_lib.load_into(model, weights)

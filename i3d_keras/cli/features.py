@@ -29,7 +29,7 @@ def main(argv):
 
     with common.one_line_errors():
         options = video_flags.window_options()
-        model = I3D(weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint)
+        model = I3D(weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint, dtype=FLAGS.dtype)
     done = [path for path in paths if os.path.exists(output_path(path)) and not FLAGS.overwrite]
     if done:
         print(f"{len(done)} videos already had features (use --overwrite to redo them)", file=sys.stderr)

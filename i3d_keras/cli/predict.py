@@ -37,10 +37,11 @@ def main(argv):
 
             model = HubModel(FLAGS.hub)
         else:
-            model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3))
+            model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3), dtype=FLAGS.dtype)
         flow_model = None
         if FLAGS.flow_weights:
-            flow_model = I3D(weights=FLAGS.flow_weights, modality="flow", input_shape=(None, 224, 224, 2))
+            flow_model = I3D(weights=FLAGS.flow_weights, modality="flow", input_shape=(None, 224, 224, 2),
+                             dtype=FLAGS.dtype)
 
     def predict_one(path, on_window):
         per_window = inference.window_outputs(model, path, on_window=on_window, **options)

@@ -4,7 +4,7 @@ train, batch-norm handling, precision; and its optimizer, schedule, loss and met
 import keras
 
 from i3d_keras import layers
-from i3d_keras.model import I3D
+from i3d_keras.model import I3D, dtype_policy
 
 HEAD_PREFIX = "Logits"  # every classifier layer's name starts with it
 
@@ -93,18 +93,13 @@ def build_model(config, classes):
 
     With mixed precision the layers compute in float16/bfloat16 and the logits come out in float32.
     """
-    previous = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
-    try:
+    with dtype_policy(config.mixed_precision):
         model = initial_model(config, classes)
         if config.sync_bn:
             model = synchronize_batch_norm(model)
         if config.mixed_precision:
             logits = keras.layers.Activation("linear", dtype="float32", name="Logits_float32")(model.output)
             model = keras.Model(model.input, logits, name=model.name)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     set_trainable(model, config.trainable_from, config.freeze_bn)
     return model
 
