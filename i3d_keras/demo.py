@@ -53,12 +53,12 @@ def fit_and_score(train_x, train_y, test_x, test_y, classes, seed=0, epochs=200)
 def fine_tune_config(init, frames, size, epochs, seed):
     """The fine-tuning recipe: Mixed_5b up and a new head train, every batch norm frozen (batches of 16 clips
     cannot estimate statistics that stay valid for the held-out clips), Adam at 5e-4 decaying on a cosine,
-    dropout 0.2 (on this data, 0.5 needs about twice the epochs). No XLA: on a CPU, TensorFlow's own
-    convolution kernels train this part of I3D twice as fast, and nothing needs compiling."""
+    dropout 0.2 (on this data, 0.5 needs about twice the epochs). XLA as ``i3d train`` chooses it: not on a
+    CPU, where TensorFlow's own kernels train this part of I3D twice as fast."""
     return TrainConfig(
         run_dir="", init=init, num_frames=frames, crop_size=size, trainable_from=FINE_TUNE_FROM, freeze_bn=True,
         dropout_rate=0.2, optimizer="adam", learning_rate=5e-4, schedule="cosine", epochs=epochs, batch_size=16,
-        jit_compile=False, seed=seed,
+        seed=seed,
     ).resolved()
 
 

@@ -39,7 +39,7 @@ class TrainConfig:
     decay_epochs: tuple = ()
     warmup_epochs: int = 0
     mixed_precision: str | None = None
-    jit_compile: bool = True
+    jit_compile: bool | None = None  # None: XLA on GPUs and TPUs only (model_setup.use_xla)
     strategy: str = "auto"
     seed: int | None = None
     flow_root: str | None = None
