@@ -195,7 +195,7 @@ def I3D(
         model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
 
     if weights is not None:
-        weights_lib.load_into(model, weights)
+        weights_lib.load_into(model, weights, full_model=include_top and spec is not None and classes == spec.classes)
     return model
 
 
