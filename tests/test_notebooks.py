@@ -4,6 +4,7 @@ import importlib
 import importlib.util
 import json
 import re
+import tomllib
 
 import nbclient
 import nbformat
@@ -33,12 +34,17 @@ def source(cell):
 
 def test_the_notebooks_are_committed_clean_and_open_in_colab():
     assert sorted(path.name for path in COLAB.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    repository = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
+    github_path = repository.removeprefix("https://github.com/")
     for name in NOTEBOOKS:
         notebook = json.loads((COLAB / name).read_text(encoding="utf-8"))
         cells = code_cells(notebook)
         assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in cells), f"{name}: outputs"
-        assert "colab.research.google.com/github/" in source(notebook["cells"][0]) and name in source(notebook["cells"][0])
-        assert 'find_spec("i3d_keras") is None' in source(cells[0]) and "--no-deps" in source(cells[0])
+        badge = f"https://colab.research.google.com/github/{github_path}/blob/main/colab/{name}"
+        assert badge in source(notebook["cells"][0]), name
+        install = source(cells[0])
+        assert 'find_spec("i3d_keras") is None' in install and "--no-deps" in install
+        assert f'"git+{repository}"' in install, name
         parameters = [cell for cell in cells if "parameters" in cell["metadata"].get("tags", [])]
         assert len(parameters) == 1 and "ONLINE = True" in source(parameters[0]), name
 
