@@ -66,8 +66,9 @@ class FineTuning:
     """One start (``init``) of the fine-tuning: the network, split at ``FINE_TUNE_FROM``."""
 
     def __init__(self, init, frames, size, epochs, seed, classes):
-        keras.utils.set_random_seed(seed)
         self.config = fine_tune_config(init, frames, size, epochs, seed)
+        model_setup.fetch_start_weights(self.config)  # before seeding: a first use converts, drawing random numbers
+        keras.utils.set_random_seed(seed)
         self.model = model_setup.build_model(self.config, classes)
         self.bottom, self.top = split_model(self.model, FINE_TUNE_FROM)
         self.classes = classes

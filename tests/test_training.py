@@ -224,3 +224,19 @@ def test_xla_by_default_only_on_accelerators():
     assert model_setup.use_xla(TrainConfig(run_dir="").resolved()) is accelerated
     assert model_setup.use_xla(TrainConfig(run_dir="", jit_compile=True).resolved()) is True
     assert model_setup.use_xla(TrainConfig(run_dir="", jit_compile=False).resolved()) is False
+
+
+def test_a_seeded_start_is_the_same_whether_the_weights_are_converted_now_or_cached(tmp_path, monkeypatch):
+    """The first use converts the weights, which builds a model and draws random numbers: it comes before the
+    seed, so a new head starts the same on a first run (empty cache) as on every later one."""
+    import keras
+
+    monkeypatch.setenv("I3D_KERAS_CACHE", str(tmp_path))
+    config = TrainConfig(run_dir="", init="kinetics400", crop_size=112, seed=3).resolved()
+    heads = []
+    for _ in range(2):  # converts into the empty cache, then reads it
+        model_setup.fetch_start_weights(config)
+        keras.utils.set_random_seed(config.seed)
+        heads.append(model_setup.build_model(config, 5).get_layer("Logits").get_weights()[0])
+    assert os.path.isfile(tmp_path / "rgb_kinetics400.weights.h5")
+    np.testing.assert_array_equal(*heads)

@@ -48,6 +48,16 @@ def initial_model(config, classes):
     return model
 
 
+def fetch_start_weights(config):
+    """Downloads and converts a registered start (``config.init``) now, before the run is seeded: converting
+    builds a model, whose initialisers draw from Keras' random generator, so converting after seeding would start
+    a first run (empty cache) differently from every later one."""
+    from i3d_keras import weights as weights_lib
+
+    if config.init not in ("random", "", None) and weights_lib.lookup(config.init) is not None:
+        weights_lib.weights_file(config.init)
+
+
 def synchronize_batch_norm(model):
     """A copy of ``model`` whose batch norms compute their statistics over all replicas (multi-GPU, small
     per-replica batches); weights copied."""

@@ -112,6 +112,7 @@ def run_training(config, train, validation=None):
                                  validation_data=describe(validation) if validation is not None else "")
     config.save(os.path.join(folder, "config.json"))
     labels.save(os.path.join(folder, "labels.txt"))
+    model_setup.fetch_start_weights(config)
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
 
