@@ -2,6 +2,7 @@
 stopping the rest."""
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 
@@ -11,10 +12,18 @@ def default_workers():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _single_threaded_opencv():
+def _parent_logging():
+    """The root logger's level and format, for the workers (``spawn`` starts them with logging unconfigured)."""
+    root = logging.getLogger()
+    formatter = root.handlers[0].formatter if root.handlers else None
+    return root.level, formatter._fmt if formatter else None
+
+
+def _start_worker(level, log_format):
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
+    logging.basicConfig(level=level, format=log_format)  # warnings read as the parent's do
 
 
 def _guarded(function, item):
@@ -37,7 +46,8 @@ def run_parallel(function, items, workers=None):
             yield _guarded(function, item)
         return
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded_opencv) as pool:
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                                initargs=_parent_logging()) as pool:
         futures = {pool.submit(_guarded, function, item): item for item in items}
         for future in concurrent.futures.as_completed(futures):
             try:
