@@ -229,6 +229,7 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
         labels = label_names("kinetics400") if classes == 400 else [f"class_{i}" for i in range(classes)]
     if len(labels) != classes:
         raise ValueError(f"{len(labels)} labels for a model with {classes} classes")
+    files.remove_leftovers(path)  # of a killed earlier export
     with files.atomic_folder(path) as staging:
         with tempfile.TemporaryDirectory() as workdir:
             module = build_module(model, labels, workdir)

@@ -105,8 +105,12 @@ def write_tf_checkpoint(prefix, tensors):
 @pytest.fixture(scope="session")
 def rgb_module(tmp_path_factory, kinetics_i3d):
     """``i3d export --weights kinetics400 --archive`` into a fresh folder (the command users run), once per
-    session: the export tests and the action-recognition notebook use it."""
+    session: the export tests and the action-recognition notebook use it. A first export is SIGKILLed while it
+    writes; the second must complete, replace nothing half-written and leave no staging folder."""
     path = tmp_path_factory.mktemp("export") / "i3d-kinetics-400" / "1"
+    staging = lambda: [name for name in os.listdir(path.parent) if name.startswith(".1.")] if path.parent.exists() else []
+    i3d_killed_when(lambda: staging(), "export", "--weights", "kinetics400", "--out", path, "--archive")
+    assert staging() and not path.exists()  # killed mid-way: only the hidden staging folder
     result = i3d("export", "--weights", "kinetics400", "--out", path, "--archive")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(path)
@@ -121,3 +125,12 @@ def kinetics_i3d():
     from i3d_keras import I3D
 
     return I3D(weights="kinetics400", input_shape=(None, 224, 224, 3))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the run: what every entry point made of the bad-input corpus (tests/test_bad_inputs.py)."""
+    counts = getattr(sys.modules.get("test_bad_inputs"), "COUNTS", None)
+    if counts:
+        terminalreporter.section("bad-input corpus")
+        for entry, (worked, skipped, items) in counts.items():
+            terminalreporter.write_line(f"{entry:>16}: {items} items, {worked} worked, {skipped} skipped with a message")

@@ -90,6 +90,18 @@ def test_missing_empty_and_foreign_files_are_named(tmp_path):
         next(decoding.iter_frames(str(tmp_path)))
 
 
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
+    """Permissions say so before OpenCV would call it "not a video" (faked: the tests may run as root, whom
+    permissions do not stop)."""
+    import os
+
+    locked = str(counter_video(tmp_path / "locked.avi", 3, 25))
+    readable = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: str(path) != locked and readable(path, mode, **kw))
+    with pytest.raises(VideoError, match=r"locked\.avi: no permission to read it"):
+        next(decoding.iter_frames(locked))
+
+
 def test_truncated_video_uses_what_decodes(tmp_path, caplog):
     path = counter_video(tmp_path / "cut.avi", 40, fps=25, size=(64, 64))
     data = path.read_bytes()

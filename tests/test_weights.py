@@ -5,6 +5,7 @@ import io
 import os
 import tarfile
 
+import numpy as np
 import pytest
 
 from i3d_keras import files, weights
@@ -73,3 +74,20 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with files.atomic_path(str(target)) as tmp:
         open(tmp, "wb").write(b"whole")
     assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_conversion_killed_while_writing_leaves_no_half_file_and_the_rerun_completes(tmp_path, monkeypatch, kinetics_i3d):
+    from conftest import i3d, i3d_killed_when
+
+    from i3d_keras import I3D, convert
+
+    monkeypatch.setenv("I3D_KERAS_CACHE", str(tmp_path))  # the commands below convert into an empty cache
+    target = tmp_path / "rgb_kinetics400.weights.h5"
+    writing = lambda: [n for n in os.listdir(tmp_path) if n.startswith(f".{target.name}.") and n.endswith(".tmp.weights.h5")]
+    i3d_killed_when(writing, "convert", "--weights", "kinetics400")
+    assert writing() and not target.exists()  # killed mid-write: only the hidden temporary
+    result = i3d("convert", "--weights", "kinetics400")
+    assert result.returncode == 0, result.stderr
+    assert open(f"{target}.sha256").read().strip() == files.sha256(target)
+    converted, reference = convert.read_tree(I3D(weights=str(target))), convert.read_tree(kinetics_i3d)
+    assert sorted(converted) == sorted(reference) and all(np.array_equal(converted[k], reference[k]) for k in reference)

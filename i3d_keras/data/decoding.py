@@ -70,6 +70,8 @@ def open_video(path):
         raise VideoError(path, "no such file")
     if os.path.isdir(path):
         raise VideoError(path, "is a folder, not a video")
+    if not os.access(path, os.R_OK):
+        raise VideoError(path, "no permission to read it")
     if os.path.getsize(path) == 0:
         raise VideoError(path, "empty file (0 bytes)")
     capture = _cv2().VideoCapture(path)

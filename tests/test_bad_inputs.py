@@ -1,0 +1,233 @@
+"""Nothing lost, nothing let in: every entry point on a corpus of broken and odd inputs made by the tests.
+
+Each item either works (odd but valid videos: looped, resized, converted) or gives one line ``error: FILE:
+cause`` while the batch goes on; batch commands end with a count and exit 1; no traceback, no hang.
+"""
+
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from conftest import error_lines, i3d, write_video
+from i3d_keras.data import synthetic
+from i3d_keras.preprocessing import label_names
+
+BROKEN = {  # item: the cause its error line names
+    "zero_byte.mp4": "empty file",
+    "random_bytes.mp4": "not a video",
+    "truncated_10.mp4": "not a video",
+    "truncated_50.mp4": "not a video",
+    "truncated_90.mp4": "not a video",
+    "no_frames.avi": "no decodable frames",
+    "a_folder.mp4": "is a folder",
+    "missing.mp4": "no such file",
+}
+ONE_FRAME = {"one_frame.avi", "still_image.mp4"}  # a video of one frame: looped for RGB, no optical flow
+WORKS = {
+    "control.avi", "truncated_60.avi", "one_frame.avi", "two_frames.avi", "huge_3840x2160.avi", "tiny_1x1.avi",
+    "grayscale.avi", "fps_zero.avi", "fps_absurd.avi", "animated.gif", "transparent.gif", "still_image.mp4",
+    "spaces and ünïcödé.avi",
+}
+
+
+def _patch_avi_rate(data, rate):
+    """An MJPG AVI whose stream header states ``rate`` frames per second (``dwRate`` over ``dwScale`` = 1)."""
+    data = bytearray(data)
+    header = data.find(b"strh") + 8
+    data[header + 24:header + 28] = struct.pack("<I", rate)
+    return bytes(data)
+
+
+def make_corpus(folder):
+    """Writes the corpus into ``folder``; returns the paths in a fixed order (``missing.mp4`` is not written)."""
+    from PIL import Image
+
+    clip = synthetic.render_clip(3, frames=8, size=96, seed=1)
+    write_video(folder / "control.avi", clip)
+    write_video(folder / "good.mp4", clip)
+    (folder / "zero_byte.mp4").write_bytes(b"")
+    (folder / "random_bytes.mp4").write_bytes(np.random.default_rng(0).bytes(30_000))
+    mp4 = (folder / "good.mp4").read_bytes()
+    for percent in (10, 50, 90):
+        (folder / f"truncated_{percent}.mp4").write_bytes(mp4[: len(mp4) * percent // 100])
+    (folder / "good.mp4").unlink()
+    avi = (folder / "control.avi").read_bytes()
+    (folder / "truncated_60.avi").write_bytes(avi[: len(avi) * 60 // 100])
+    write_video(folder / "no_frames.avi", clip[:0])
+    write_video(folder / "one_frame.avi", clip[:1])
+    write_video(folder / "two_frames.avi", clip[:2])
+    write_video(folder / "huge_3840x2160.avi", np.tile(clip[:2], (1, 23, 40, 1))[:, :2160, :3840])
+    write_video(folder / "tiny_1x1.avi", clip[:, 40:41, 40:41])
+    write_video(folder / "grayscale.avi", np.repeat(clip.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1))
+    (folder / "fps_zero.avi").write_bytes(_patch_avi_rate(avi, 0))
+    (folder / "fps_absurd.avi").write_bytes(_patch_avi_rate(avi, 10**9))
+    frames = [Image.fromarray(frame) for frame in clip]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    rgba = [Image.fromarray(np.dstack([frame, np.full(frame.shape[:2], 128, np.uint8)]), "RGBA") for frame in clip]
+    rgba[0].save(folder / "transparent.gif", save_all=True, append_images=rgba[1:], duration=40, loop=0,
+                 transparency=0, disposal=2)
+    Image.fromarray(clip[0]).save(folder / "still_image.png")
+    os.rename(folder / "still_image.png", folder / "still_image.mp4")
+    write_video(folder / "spaces and ünïcödé.avi", clip)
+    (folder / "a_folder.mp4").mkdir()
+    names = sorted(WORKS | set(BROKEN))
+    assert {path.name for path in folder.iterdir()} == set(names) - {"missing.mp4"}
+    return [str(folder / name) for name in names]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+COUNTS = {}  # entry point: (worked, skipped with a message, items); printed at the end of the run (conftest)
+
+
+def named_errors(stderr):
+    """``{file name: cause}`` of the ``error: FILE: cause`` lines."""
+    errors = {}
+    for line in error_lines(stderr):
+        path, _, cause = line.removeprefix("error: ").partition(": ")
+        errors[os.path.basename(path)] = cause
+    return errors
+
+
+def run_batch(*args):
+    result = i3d(*args, timeout=900)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result
+
+
+def assert_outcomes(entry, worked, errors, broken, items):
+    """Exactly the expected items worked, every other one was named with its cause."""
+    assert set(worked) == set(items) - set(broken), entry
+    assert set(errors) == set(broken), entry
+    for name, cause in broken.items():
+        assert cause in errors[name], (entry, name, errors[name])
+    COUNTS[entry] = (len(worked), len(errors), len(items))
+
+
+def test_predict(corpus):
+    result = run_batch("predict", "--json", *corpus)
+    worked = [os.path.basename(json.loads(line)["file"]) for line in result.stdout.splitlines()]
+    assert_outcomes("predict", worked, named_errors(result.stderr), BROKEN, WORKS | set(BROKEN))
+    assert result.returncode == 1 and f"{len(BROKEN)} of {len(corpus)} videos failed" in result.stderr
+    assert "warning: " in result.stderr and "truncated_60.avi: decoded only 4 of 8 frames" in result.stderr
+
+
+def test_features(corpus, tmp_path):
+    result = run_batch("features", "--out", tmp_path, *corpus)
+    worked = [name.removesuffix(".npy") for name in os.listdir(tmp_path)]
+    stems = {os.path.splitext(name)[0]: name for name in WORKS | set(BROKEN)}
+    assert_outcomes("features", [stems[stem] for stem in worked], named_errors(result.stderr), BROKEN, list(stems.values()))
+    assert result.returncode == 1 and all(np.load(tmp_path / f"{stem}.npy").shape == (1024,) for stem in worked)
+
+
+def test_flow(corpus, tmp_path):
+    result = run_batch("flow", "--method", "dis", "--out", tmp_path, *corpus)  # dis: fast; reading is the same
+    worked = [name for name in os.listdir(tmp_path) if os.path.isfile(tmp_path / name / "flow.json")]
+    broken = {**BROKEN, **{name: "only one frame" for name in ONE_FRAME}}
+    stems = {os.path.splitext(name)[0]: name for name in WORKS | set(BROKEN)}
+    assert_outcomes("flow", [stems[stem] for stem in worked], named_errors(result.stderr), broken, list(stems.values()))
+    assert result.returncode == 1 and "warning: " in result.stderr  # workers' warnings read as the parent's
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []  # no half-written folder
+
+
+@pytest.fixture(scope="module")
+def corpus_list(corpus, tmp_path_factory):
+    """The corpus as a data set list (every item labelled "golf putting") with the Kinetics-400 label file."""
+    folder = tmp_path_factory.mktemp("corpus_list")
+    (folder / "list.csv").write_text("".join(f'"{path}",golf putting\n' for path in corpus), encoding="utf-8")
+    (folder / "labels.txt").write_text("\n".join(label_names()) + "\n", encoding="utf-8")
+    return folder / "list.csv", folder / "labels.txt"
+
+
+LISTED_MISSING = {"missing.mp4", "a_folder.mp4"}  # a data set counts and reports them without reading them
+
+
+def test_build_tfrecords(corpus_list, tmp_path):
+    from i3d_keras.data import tfrecord
+
+    listing, labels = corpus_list
+    result = run_batch("build-tfrecords", "--list", listing, "--labels", labels, "--out", tmp_path / "records")
+    broken = {name: cause for name, cause in BROKEN.items() if name not in LISTED_MISSING}
+    errors = named_errors(result.stderr)
+    written = tfrecord.count_videos(str(tmp_path / "records"))
+    assert written == len(WORKS)
+    assert_outcomes("build-tfrecords", list(WORKS), errors, broken, WORKS | set(broken))
+    assert "2 listed videos are missing" in result.stderr and result.returncode == 1
+
+
+def test_input_pipeline_epoch(corpus_list, caplog):
+    from i3d_keras.data import datasets, pipeline
+
+    listing, labels = corpus_list
+    data = datasets.from_list(str(listing), labels=str(labels))
+    assert {os.path.basename(path) for path in data.missing} == LISTED_MISSING
+    skipped = pipeline.SkippedVideos()
+    clips = pipeline.build_dataset(data, training=True, batch_size=1, num_frames=8, crop_size=64, short_side=72,
+                                   skipped=skipped, with_ids=True)
+    worked = [ids.numpy()[0].decode() for _, _, ids in clips]  # one epoch
+    broken = {name: cause for name, cause in BROKEN.items() if name not in LISTED_MISSING}
+    named = {os.path.basename(path): str(cause) for path, cause in skipped.files.items()}
+    stems = {os.path.splitext(name)[0]: name for name in WORKS}
+    assert_outcomes("pipeline", [stems[video_id] for video_id in worked], named, broken, WORKS | set(broken))
+    assert skipped.count == len(broken)
+    assert len([record for record in caplog.records if "skipping" in record.getMessage()]) == len(broken)
+
+
+def test_evaluate(corpus_list, tmp_path):
+    listing, labels = corpus_list
+    result = run_batch("evaluate", "--model", "kinetics400", "--list", listing, "--labels", labels, "--out", tmp_path,
+                       "--mode", "video")
+    warned = {}
+    for line in result.stderr.splitlines():
+        if line.startswith("warning: skipping "):
+            path, _, cause = line.removeprefix("warning: skipping ").partition(": ")
+            warned[os.path.basename(path)] = cause
+    broken = {name: cause for name, cause in BROKEN.items() if name not in LISTED_MISSING}
+    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert report["videos"] == len(WORKS)  # the report counts the videos it scored; the others were named
+    assert_outcomes("evaluate", WORKS, warned, broken, WORKS | set(broken))
+    assert result.returncode == 1 and f"{len(broken)} videos skipped" in result.stderr
+
+
+def test_the_same_video_gives_bit_identical_logits_in_every_run(corpus):
+    """Two processes, same video and weights: the printed probabilities (all 400, full precision) are equal."""
+    video = next(path for path in corpus if path.endswith("control.avi"))
+    first, second = (run_batch("predict", "--json", "--top", "400", video) for _ in range(2))
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout and len(json.loads(first.stdout)["top"]) == 400
+
+
+def test_evaluation_does_not_depend_on_the_batch_size(corpus_list, kinetics_i3d):
+    from i3d_keras import evaluation
+    from i3d_keras.data import datasets
+
+    listing, labels = corpus_list
+    data = datasets.from_list(str(listing), labels=str(labels))
+    one, five = (evaluation.predict(kinetics_i3d, data, mode="clip", num_frames=16, batch_size=size) for size in (1, 5))
+    assert one.ids == five.ids and len(one) == len(WORKS)
+    np.testing.assert_allclose(one.logits, five.logits, atol=1e-5, rtol=0)
+
+
+def test_a_keras_file_that_carries_code_is_refused(tmp_path, corpus_list):
+    """``.keras`` files load in Keras' safe mode: a Lambda layer (Python code in the file) is refused, as one line
+    from ``i3d evaluate``."""
+    import keras
+
+    from i3d_keras.training.run import load_trained
+
+    inputs = keras.Input((8, 32, 32, 3))
+    outputs = keras.layers.Dense(400)(keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2, 3)))(inputs))
+    path = tmp_path / "code.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ValueError, match="safe_mode"):
+        load_trained(str(path))
+    listing, labels = corpus_list
+    result = run_batch("evaluate", "--model", path, "--list", listing, "--labels", labels, "--out", tmp_path / "report")
+    assert result.returncode == 2 and len(error_lines(result.stderr)) == 1 and "safe_mode" in result.stderr
+    assert not (tmp_path / "report").exists() or not os.listdir(tmp_path / "report")
