@@ -25,6 +25,25 @@ def weights_cache(tmp_path_factory):
     return folder
 
 
+def write_vfr_video(path, frames, times_ms):
+    """Writes RGB frames shown at ``times_ms`` (milliseconds, increasing, uneven): a variable-frame-rate MPEG-4
+    in Matroska, which OpenCV reads but cannot write (PyAV does)."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        for frame, time_ms in zip(frames, times_ms):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+            picture.pts, picture.time_base = time_ms, fractions.Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    return str(path)
+
+
 def i3d(*args, timeout=600):
     """Runs ``python -m i3d_keras ARGS`` and returns the completed process (stdout and stderr as text)."""
     return subprocess.run(

@@ -11,7 +11,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import error_lines, i3d, write_video
+from conftest import error_lines, i3d, write_vfr_video, write_video
 from i3d_keras.data import synthetic
 from i3d_keras.preprocessing import label_names
 
@@ -28,8 +28,8 @@ BROKEN = {  # item: the cause its error line names
 ONE_FRAME = {"one_frame.avi", "still_image.mp4"}  # a video of one frame: looped for RGB, no optical flow
 WORKS = {
     "control.avi", "truncated_60.avi", "one_frame.avi", "two_frames.avi", "huge_3840x2160.avi", "tiny_1x1.avi",
-    "grayscale.avi", "fps_zero.avi", "fps_absurd.avi", "animated.gif", "transparent.gif", "still_image.mp4",
-    "spaces and ünïcödé.avi",
+    "grayscale.avi", "fps_zero.avi", "fps_absurd.avi", "variable_rate.mkv", "animated.gif", "transparent.gif",
+    "still_image.mp4", "spaces and ünïcödé.avi",
 }
 
 
@@ -64,6 +64,7 @@ def make_corpus(folder):
     write_video(folder / "grayscale.avi", np.repeat(clip.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1))
     (folder / "fps_zero.avi").write_bytes(_patch_avi_rate(avi, 0))
     (folder / "fps_absurd.avi").write_bytes(_patch_avi_rate(avi, 10**9))
+    write_vfr_video(folder / "variable_rate.mkv", clip, [0, 20, 100, 120, 300, 320, 340, 600])
     frames = [Image.fromarray(frame) for frame in clip]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=40, loop=0)
     rgba = [Image.fromarray(np.dstack([frame, np.full(frame.shape[:2], 128, np.uint8)]), "RGBA") for frame in clip]

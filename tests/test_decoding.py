@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import write_video
+from conftest import write_vfr_video, write_video
 from i3d_keras.data import decoding
 from i3d_keras.data.decoding import VideoError
 
@@ -115,3 +115,13 @@ def test_frames_smaller_than_the_crop(tmp_path):
     path = write_video(tmp_path / "tiny.avi", np.zeros((3, 16, 16, 3), np.uint8))
     with pytest.raises(VideoError, match="smaller than the 224 crop"):
         list(decoding.iter_frames(str(path), short_side=None))
+
+
+def test_variable_frame_rate_is_resampled_by_timestamps(tmp_path):
+    """12 frames shown at uneven times over 1 s: at 25 fps, frame k is the one on screen at 40k ms; 26 in all."""
+    times_ms = [0, 20, 100, 120, 300, 320, 340, 600, 610, 700, 900, 1000]
+    clip = np.stack([np.full((48, 64, 3), 20 * i, np.uint8) for i in range(len(times_ms))])
+    path = write_vfr_video(tmp_path / "vfr.mkv", clip, times_ms)
+    levels = [int(round(frame.mean() / 20)) for frame in decoding.iter_frames(path, short_side=None, crop=None)]
+    assert levels == [max(i for i, t in enumerate(times_ms) if t <= 40 * k) for k in range(26)]
+    assert levels != list(range(len(times_ms)))  # not simply every decoded frame

@@ -97,32 +97,67 @@ def frame_count(path, fps=DEFAULT_FPS, start=None, end=None):
     return max(0, int(seconds * (fps or native_fps)))
 
 
+def _timed_frames(capture, frame_seconds):
+    """Yields ``(seconds, BGR frame)`` of every decoded frame, timed from the first: the container's timestamp, or
+    the previous time plus ``frame_seconds`` where timestamps are missing or do not increase."""
+    first = previous = None
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        if frame is None or frame.size == 0:
+            continue
+        stamp = capture.get(_cv2().CAP_PROP_POS_MSEC) / 1000.0
+        first = stamp if first is None else first
+        seconds = stamp - first
+        if previous is not None and not seconds > previous:
+            seconds = previous + frame_seconds
+        previous = seconds
+        yield seconds, frame
+
+
+def _resampled(timed, fps, frame_seconds):
+    """Yields ``(seconds, frame, repeats)`` for every timed frame, ``repeats`` being how many frames at ``fps`` show
+    it: those whose times fall from its time up to the next frame's (the last one lasts ``frame_seconds``).
+    ``fps`` None: every frame once."""
+    emitted, held = 0, None
+
+    def covered(until):  # output frames before ``until`` seconds that are still to come
+        nonlocal emitted
+        count = 0
+        while emitted / fps < until - 1e-3:  # a frame exactly at an output time shows from that time on
+            count += 1
+            emitted += 1
+        return count
+
+    for seconds, frame in timed:
+        if not fps:
+            yield seconds, frame, 1
+            continue
+        if held is not None:
+            yield held[0], held[1], covered(seconds)
+        held = (seconds, frame)
+    if held is not None:
+        yield held[0], held[1], covered(held[0] + frame_seconds)
+
+
 def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE, start=None, end=None):
     """Yields the RGB ``uint8`` frames ``[H, W, 3]`` of ``path``.
 
-    Frames are resampled to ``fps`` by their timestamps (None keeps every decoded frame), resized so the
-    short side is ``short_side`` (None: native size) and centre-cropped to ``crop`` (None: no crop).
-    ``start`` / ``end`` (seconds) keep only the frames of that segment.
+    Frames are resampled to ``fps`` by their timestamps, so variable frame rates come out even (None keeps every
+    decoded frame), resized so the short side is ``short_side`` (None: native size) and centre-cropped to ``crop``
+    (None: no crop). ``start`` / ``end`` (seconds) keep only the frames of that segment.
     Raises ``VideoError`` when nothing can be decoded; warns when decoding stops before the stated length.
     """
     capture, native_fps = open_video(path)
     stated_frames = int(capture.get(_cv2().CAP_PROP_FRAME_COUNT) or 0)
-    step = (native_fps / fps) if (fps and native_fps) else 1.0  # source frames per output frame
-    decoded = emitted = kept = 0
+    frame_seconds = 1.0 / (native_fps or fps or DEFAULT_FPS)  # a frame's duration where timestamps do not say
+    decoded = kept = 0
+    last = 0.0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            if frame is None or frame.size == 0:
-                continue
-            index = decoded
+        for seconds, frame, repeats in _resampled(_timed_frames(capture, frame_seconds), fps, frame_seconds):
             decoded += 1
-            repeats = 0
-            while int(emitted * step + 1e-6) == index:  # this source frame covers the next output times
-                repeats += 1
-                emitted += 1
-            seconds = index / native_fps if native_fps else index / (fps or DEFAULT_FPS)
+            last = seconds
             if end is not None and seconds >= end:
                 break
             if not repeats or (start is not None and seconds < start):
@@ -143,7 +178,8 @@ def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE, st
         raise VideoError(path, "no decodable frames (empty or corrupt video stream)")
     if not kept:
         raise VideoError(path, f"no frames between {start} s and {end} s (the video lasts {decoded} frames)")
-    if end is None and stated_frames > 0 and decoded < 0.9 * stated_frames:
+    stated_seconds = stated_frames / native_fps if native_fps else 0.0
+    if end is None and last + frame_seconds < 0.9 * stated_seconds:  # by time: variable frame rates state counts oddly
         log.warning("%s: decoded only %d of %d frames (truncated file?); using what was decoded", path, decoded, stated_frames)
 
 
