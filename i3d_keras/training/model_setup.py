@@ -7,6 +7,7 @@ from i3d_keras import layers
 from i3d_keras.model import I3D, dtype_policy
 
 HEAD_PREFIX = "Logits"  # every classifier layer's name starts with it
+RANDOM_INITS = ("random", "", None)  # a start without weights
 
 
 def _trunk_and_head(config, classes, weights):
@@ -29,7 +30,7 @@ def initial_model(config, classes):
     from i3d_keras import weights as weights_lib
 
     init = config.init
-    if init in ("random", "", None):
+    if init in RANDOM_INITS:
         return _trunk_and_head(config, classes, None)
     if init == "imagenet":
         from i3d_keras import InceptionV1, inflate
@@ -54,7 +55,7 @@ def fetch_start_weights(config):
     a first run (empty cache) differently from every later one."""
     from i3d_keras import weights as weights_lib
 
-    if config.init not in ("random", "", None) and weights_lib.lookup(config.init) is not None:
+    if config.init not in RANDOM_INITS and weights_lib.lookup(config.init) is not None:
         weights_lib.weights_file(config.init)
 
 
