@@ -16,6 +16,7 @@ _EXPORTS = {
     "inflate": "i3d_keras.inflation",
     "decode_predictions": "i3d_keras.preprocessing",
     "preprocess_input": "i3d_keras.preprocessing",
+    "load_video": "i3d_keras.data.decoding",
 }
 __all__ = sorted(_EXPORTS)
 

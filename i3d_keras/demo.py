@@ -11,6 +11,7 @@ of the clips train and the other third is held out. Seeds are fixed.
    clip (the augmentation: no class is the mirror image of another); the epochs train on its outputs.
 """
 
+import functools
 import time
 
 import keras
@@ -19,18 +20,20 @@ import numpy as np
 from i3d_keras.data import synthetic
 from i3d_keras.model import split_model
 from i3d_keras.preprocessing import preprocess_input
+from i3d_keras.progress import Progress, keras_callback
 from i3d_keras.training import model_setup
 from i3d_keras.training.config import TrainConfig
 
 FINE_TUNE_FROM = "Mixed_5b"
 
 
-def embed(model, clips, batch_size=8):
-    """``model``'s outputs for uint8 clips ``[N, T, H, W, 3]``, batch by batch."""
+def embed(model, clips, batch_size=8, label="embedding clips"):
+    """``model``'s outputs for uint8 clips ``[N, T, H, W, 3]``, batch by batch, with progress on stderr."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices(clips).batch(batch_size).map(preprocess_input)
-    return model.predict(dataset, verbose=0)
+    with Progress(len(clips), label, unit="clip") as progress:
+        return model.predict(dataset, verbose=0, callbacks=[keras_callback(progress, batch_size)])
 
 
 def fit_and_score(train_x, train_y, test_x, test_y, classes, seed=0, epochs=200):
@@ -71,7 +74,7 @@ class FineTuning:
         keras.utils.set_random_seed(seed)
         self.model = model_setup.build_model(self.config, classes)
         self.bottom, self.top = split_model(self.model, FINE_TUNE_FROM)
-        self.classes = classes
+        self.classes, self.name = classes, f"fine-tuning from {init}"
 
     def features(self, stem_outputs):
         """Pooled Mixed_5c features ``[N, 1024]`` from the frozen stem's outputs (what the linear probe sees)."""
@@ -81,43 +84,57 @@ class FineTuning:
     def fine_tune(self, clips, labels, train, stem=None):
         """Held-out accuracy after fitting the top (``model.fit``) on the training clips and their mirror images.
         ``stem``: the frozen stem's outputs for ``clips``, when already computed."""
-        stem = embed(self.bottom, clips) if stem is None else stem
-        train_x = np.concatenate([stem[train], embed(self.bottom, clips[train][:, :, :, ::-1])])
+        stem = embed(self.bottom, clips, label=f"{self.name}: frozen layers, clips") if stem is None else stem
+        mirrored = embed(self.bottom, clips[train][:, :, :, ::-1], label=f"{self.name}: frozen layers, mirrored clips")
+        train_x = np.concatenate([stem[train], mirrored])
         train_y = np.tile(labels[train], 2)
         keras.utils.set_random_seed(self.config.seed)
         steps = -(-len(train_y) // self.config.batch_size)
         model_setup.compile_model(self.top, self.config, steps, self.classes)
-        self.top.fit(train_x, train_y, batch_size=self.config.batch_size, epochs=self.config.epochs, shuffle=True,
-                     verbose=0)
+        with Progress(self.config.epochs, f"{self.name}: training {FINE_TUNE_FROM} up", unit="epoch") as progress:
+            epochs = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: progress.update(epoch + 1))
+            self.top.fit(train_x, train_y, batch_size=self.config.batch_size, epochs=self.config.epochs, shuffle=True,
+                         verbose=0, callbacks=[epochs])
         scores = self.top.evaluate(stem[~train], labels[~train], batch_size=32, verbose=0, return_dict=True)
         return float(scores["accuracy"])
 
 
-def run(clips_per_class=50, frames=16, size=112, seed=0, weights="kinetics400", quick=False, epochs=10, log=print):
+def run(clips_per_class=50, frames=16, size=112, seed=0, weights="kinetics400", quick=False, epochs=10, log=functools.partial(print, flush=True)):
     """Runs the demo and returns its numbers (accuracies are fractions in [0, 1]). ``quick``: the linear probe
     only."""
     start = time.time()
     keras.utils.set_random_seed(seed)
-    clips, labels = synthetic.make_dataset(clips_per_class, frames, size, seed)
     classes = len(synthetic.CLASSES)
+    log(f"[1/{3 if quick else 5}] Rendering {clips_per_class * classes} clips of {frames}x{size}x{size}, {classes} classes: "
+        f"{', '.join(synthetic.CLASSES)}")
+    clips, labels = synthetic.make_dataset(clips_per_class, frames, size, seed)
     train = np.arange(len(labels)) // classes % 3 != 2  # every third clip of each class is held out
-    log(f"Rendered {len(clips)} clips of {frames}x{size}x{size}, {classes} classes: {', '.join(synthetic.CLASSES)}")
+    phase = iter(range(2, 6))
+
+    def announce(what):
+        log(f"[{next(phase)}/{3 if quick else 5}] {what}  ({time.time() - start:.0f} s)")
 
     def report(what, accuracy):
         log(f"{what:>40}: held-out accuracy {accuracy:6.1%}  ({time.time() - start:.0f} s)")
 
     results = {}
+    announce(f"Loading I3D ({weights}) and running its frozen layers up to {FINE_TUNE_FROM} on the {len(clips)} clips "
+             f"and on {len(clips)} single-frame copies")
     pretrained = FineTuning(weights, frames, size, epochs, seed, classes)
-    stems = {"temporal": embed(pretrained.bottom, clips)}
-    stems["single_frame"] = embed(pretrained.bottom, synthetic.single_frame_clips(clips))
+    stems = {"temporal": embed(pretrained.bottom, clips, label="I3D on clips")}
+    stems["single_frame"] = embed(pretrained.bottom, synthetic.single_frame_clips(clips), label="I3D on single-frame clips")
+    announce(f"Linear probes on the pooled features: {int(train.sum())} clips train, {int((~train).sum())} held out")
     for name, stem in stems.items():
         features = pretrained.features(stem)
         accuracy = fit_and_score(features[train], labels[train], features[~train], labels[~train], classes, seed)
         results[f"{name}_accuracy"] = accuracy
         report(f"linear probe, {name.replace('_', '-')} clips", accuracy)
     if not quick:
+        announce(f"Fine-tuning {FINE_TUNE_FROM} up from {weights}: {epochs} epochs over {2 * int(train.sum())} clips "
+                 "(with mirror images)")
         accuracy = results["fine_tuned_pretrained_accuracy"] = pretrained.fine_tune(clips, labels, train, stems["temporal"])
         report(f"fine-tuned from {FINE_TUNE_FROM}, {weights}", accuracy)
+        announce(f"Fine-tuning {FINE_TUNE_FROM} up from random init, the same recipe (the frozen layers run again)")
         random_init = FineTuning("random", frames, size, epochs, seed, classes)
         accuracy = results["fine_tuned_random_init_accuracy"] = random_init.fine_tune(clips, labels, train)
         report(f"fine-tuned from {FINE_TUNE_FROM}, random init", accuracy)

@@ -18,10 +18,6 @@ DEFAULT_WINDOW = 250  # 10 s at 25 fps: a whole Kinetics clip in one pass
 DEFAULT_STRIDE = 125
 
 
-def _short_side(size):
-    return round(size * decoding.SHORT_SIDE / decoding.CROP_SIZE)
-
-
 def _windows(frames, window, stride):
     """``uint8`` frames (RGB or quantised flow) -> windows ``[1, T, H, W, C]`` in [-1, 1]."""
     for clip in decoding.iter_windows(frames, window, stride, min_frames=MIN_FRAMES_WITH_TOP):
@@ -30,7 +26,7 @@ def _windows(frames, window, stride):
 
 def video_windows(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS, size=decoding.CROP_SIZE):
     """Yields preprocessed windows ``[1, T, size, size, 3]`` in [-1, 1] of the video at ``path``."""
-    yield from _windows(decoding.iter_frames(path, fps=fps, short_side=_short_side(size), crop=size), window, stride)
+    yield from _windows(decoding.iter_frames(path, fps=fps, short_side=decoding.short_side_for(size), crop=size), window, stride)
 
 
 def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS,
@@ -46,7 +42,7 @@ def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STR
             raise ValueError(f"{folder}: flow computed at {info['fps']} fps, {fps} fps asked for")
         fields = flow.iter_flow_folder(folder)
     else:
-        fields = flow.video_flow(path, fps=fps, short_side=_short_side(size))
+        fields = flow.video_flow(path, fps=fps, short_side=decoding.short_side_for(size))
     cropped = (decoding.center_crop(field, size) for field in fields)
     yield from _windows(cropped, window, stride)
 

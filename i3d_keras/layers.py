@@ -84,10 +84,49 @@ def block_unit_names(block, rank=3):
     }
 
 
-def classifier_head(x, scope, classes, pool_size, dropout_rate, classifier_activation, rank=3):
+@keras.saving.register_keras_serializable(package="i3d_keras")
+class MinimumExtent(keras.layers.Layer):
+    """Passes its input ``[batch, (time,) height, width, channels]`` through, and fails when an axis is shorter
+    than ``minimum``: a VALID pool of that size would give an empty tensor, and the mean over it NaN logits.
+
+    ``message`` names what the user must change. Known sizes are checked when the layer is called (a
+    ``ValueError``); sizes only known when a TensorFlow graph runs are checked there (``InvalidArgumentError``).
+    """
+
+    def __init__(self, minimum, message, **kwargs):
+        super().__init__(**kwargs)
+        self.minimum, self.message = tuple(minimum), message
+
+    def call(self, x):
+        sizes = tuple(x.shape[1:-1])
+        if all(size is not None for size in sizes):
+            if any(size < least for size, least in zip(sizes, self.minimum)):
+                extent = lambda values: "x".join(map(str, values))  # noqa: E731
+                raise ValueError(f"{self.message}: the classifier pools {extent(self.minimum)} positions and "
+                                 f"got {extent(sizes)}")
+            return x
+        import tensorflow as tf  # only TensorFlow graphs have sizes unknown until run time
+
+        dynamic = tf.shape(x)[1:-1]
+        check = tf.debugging.Assert(tf.reduce_all(dynamic >= tf.constant(self.minimum)), [self.message, dynamic])
+        with tf.control_dependencies([check]):
+            return tf.identity(x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "minimum": self.minimum, "message": self.message}
+
+
+def classifier_head(x, scope, classes, pool_size, dropout_rate, classifier_activation, rank=3, too_small=""):
     """DeepMind's / TF-slim's classifier: VALID average pool -> dropout -> 1x1 conv with bias (the logits)
     -> mean over the remaining positions (time, and space when the input was larger than 224).
+
+    An input too small for the pool fails with ``too_small`` (see ``MinimumExtent``) instead of giving NaN.
     """
+    minimum = (pool_size,) * rank if isinstance(pool_size, int) else pool_size
+    x = MinimumExtent(minimum, too_small or "the input is too small for the classifier", name="Logits_input_check")(x)
     x = _layer("AveragePooling", rank)(pool_size, strides=1, padding="valid", name="Logits_avg_pool")(x)
     x = keras.layers.Dropout(dropout_rate, name="Logits_dropout")(x)
     x = _layer("Conv", rank)(classes, 1, use_bias=True, name=keras_name(scope) + "_conv")(x)

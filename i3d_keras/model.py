@@ -45,6 +45,9 @@ DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 FEATURE_CHANNELS = 1024
 MIN_FRAMES_WITH_TOP = 9  # Mixed_5c must keep >= 2 time steps for the 2x7x7 average pool
 MIN_SIZE_WITH_TOP = 193  # ... and >= 7x7 pixels
+TOO_SMALL_FOR_TOP = (f"I3D with its classifier needs clips of at least {MIN_FRAMES_WITH_TOP} frames of at least "
+                     f"{MIN_SIZE_WITH_TOP}x{MIN_SIZE_WITH_TOP} pixels (loop a shorter clip, as i3d predict does, or "
+                     "use include_top=False)")
 
 
 def endpoint_name(stage, rank=3):
@@ -221,7 +224,8 @@ def I3D(
         inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
         x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
         if include_top:
-            x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation)
+            x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation,
+                                       too_small=TOO_SMALL_FOR_TOP)
         else:
             x = layers.global_pool(x, pooling)
         model = keras.Model(inputs, x, name=name or f"i3d_{modality}")

@@ -45,11 +45,16 @@ def softmax(logits, axis=-1):
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
 def decode_predictions(preds, top=5, from_logits=False, labels="kinetics400"):
     """Top-``top`` classes of each row of ``preds`` (``[batch, classes]``).
 
-    Returns, per row, a list of ``(index, label, probability)`` tuples, best first. Pass
-    ``from_logits=True`` for the raw output of a model built with ``classifier_activation=None``.
+    Returns, per row, a list of ``(index, label, probability)`` tuples, best first. ``preds`` are probabilities
+    (as ``keras.applications``' ``decode_predictions`` takes them); pass ``from_logits=True`` for the raw output
+    of a model built with ``classifier_activation=None`` (I3D's default). Rows that are not probabilities
+    (outside [0, 1] or not summing to 1) and rows with NaN raise a ``ValueError`` instead of being ranked.
     ``labels`` is a data set name (``"kinetics400"``) or a sequence of class names.
     """
     preds = np.asarray(preds)
@@ -58,6 +63,15 @@ def decode_predictions(preds, top=5, from_logits=False, labels="kinetics400"):
     names = label_names(labels) if isinstance(labels, str) else tuple(labels)
     if preds.shape[1] != len(names):
         raise ValueError(f"predictions have {preds.shape[1]} classes but there are {len(names)} labels")
+    if not np.isfinite(preds).all():
+        raise ValueError("predictions contain NaN or infinite values")
+    if not from_logits:
+        sums = preds.astype(np.float64).sum(axis=1)
+        if preds.min() < 0 or preds.max() > 1 or np.abs(sums - 1).max() > PROBABILITY_SUM_TOLERANCE:
+            raise ValueError(
+                "predictions are not probabilities (values outside [0, 1] or rows that do not sum to 1): for the "
+                "logits I3D returns by default, pass from_logits=True"
+            )
     probs = softmax(preds) if from_logits else preds
     results = []
     for row in probs:

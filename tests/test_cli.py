@@ -138,3 +138,62 @@ def test_convert_a_deepmind_checkpoint_then_load_it(tmp_path):
     result = i3d("convert", "--source", source, "--format", "deepmind", "--modality", "rgb", "--out", tmp_path / "rgb.weights.h5")
     assert result.returncode == 2 and "Conv3d_1a_7x7/kernel (7, 7, 7, 2, 64) (expected (7, 7, 7, 3, 64))" in result.stderr
     assert not (tmp_path / "rgb.weights.h5").exists()
+
+
+@pytest.mark.parametrize("command", sorted(__import__("i3d_keras.cli.main", fromlist=["x"]).COMMANDS))
+def test_every_command_help_lists_its_own_flags(command):
+    from i3d_keras.cli.main import COMMANDS
+
+    own_flag = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
+                "train": "--epochs", "evaluate": "--flow_model", "convert": "--source", "export": "--modality",
+                "demo": "--clips_per_class"}[command]
+    assert len(COMMANDS) == 9  # a new command gets its line above
+    result = i3d(command, "--help")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert f"usage: i3d {command}" in result.stdout and own_flag in result.stdout
+    assert "(default: " in result.stdout and "--[no]debug" in result.stdout
+    assert "helpfull" not in result.stdout and "--alsologtostderr" not in result.stdout  # absl's own flags stay out
+
+
+def test_help_command_and_defaults_and_required_flags():
+    result = i3d("help", "features")
+    assert result.returncode == 0 and result.stdout == i3d("features", "-h").stdout
+    assert "--endpoint=STRING" in result.stdout and "(default: Mixed_5c)" in result.stdout
+    assert "Folder for the .npy files. (required)" in result.stdout
+    assert "--dtype=float32|mixed_bfloat16|mixed_float16" in result.stdout
+
+
+def test_start_up_is_quiet_and_debug_shows_tensorflow(moving_video, tmp_path):
+    quiet = i3d("predict", "--json", moving_video)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr  # no oneDNN / CPU-instruction / cuInit lines
+    loud = i3d("predict", "--json", "--debug", moving_video)
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr  # what the quiet run hid was really there
+
+
+def test_a_batch_stops_when_its_output_disk_is_full_and_a_rerun_completes(moving_video, tmp_path):
+    """A 64 KiB tmpfs filled up to 8 KiB: the first feature file (4.2 KB, two pages) fits, the second cannot."""
+    import shutil
+    import subprocess
+
+    out = tmp_path / "small"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root): test_files fakes the OS error instead")
+    try:
+        (out / "filler").write_bytes(b"\0" * (64 - 8) * 1024)
+        videos = []
+        for name in ("a", "b", "c"):
+            videos.append(tmp_path / f"{name}.avi")
+            shutil.copy(moving_video, videos[-1])
+        result = i3d("features", "--out", out, "--window", "16", *videos)
+        assert result.returncode == 3, result.stderr
+        assert error_lines(result.stderr) == [f"error: cannot write {out / 'b.npy'}: No space left on device"]
+        assert "stopped after 1 of 3 videos" in result.stderr and "Traceback" not in result.stderr
+        assert sorted(os.listdir(out)) == ["a.npy", "filler"]  # c was not tried, nothing half-written is left
+        (out / "filler").unlink()
+        again = i3d("features", "--out", out, "--window", "16", *videos)
+        assert again.returncode == 0 and "1 videos already had features" in again.stderr
+        assert sorted(os.listdir(out)) == ["a.npy", "b.npy", "c.npy"]
+        np.testing.assert_array_equal(np.load(out / "b.npy"), np.load(out / "a.npy"))  # the same video
+    finally:
+        subprocess.run(["umount", str(out)], check=True)

@@ -125,3 +125,19 @@ def test_variable_frame_rate_is_resampled_by_timestamps(tmp_path):
     levels = [int(round(frame.mean() / 20)) for frame in decoding.iter_frames(path, short_side=None, crop=None)]
     assert levels == [max(i for i, t in enumerate(times_ms) if t <= 40 * k) for k in range(26)]
     assert levels != list(range(len(times_ms)))  # not simply every decoded frame
+
+
+def test_load_video_gives_what_i3d_predict_feeds_the_model(tmp_path):
+    from i3d_keras import inference, load_video, preprocess_input
+
+    clip = np.random.default_rng(3).integers(0, 256, (40, 240, 320, 3), np.uint8)
+    clip[:, 100:140] = 255  # something with structure, so a wrong crop or resize shows
+    path = str(write_video(tmp_path / "clip.avi", clip, fps=30))
+    frames = load_video(path)
+    assert frames.dtype == np.uint8 and frames.shape == (34, 224, 224, 3)  # 40 frames at 30 fps: 1.33 s, 34 frames at 25 fps
+    window = next(inference.video_windows(path))  # i3d predict's own decoding, resampling and scaling
+    np.testing.assert_array_equal(preprocess_input(frames[None]), window)
+    np.testing.assert_array_equal(load_video(path, max_frames=10), frames[:10])
+    assert load_video(path, fps=None).shape[0] == 40 and load_video(path, size=112).shape == (34, 112, 112, 3)
+    with pytest.raises(VideoError, match="missing.avi"):
+        load_video(str(tmp_path / "missing.avi"))

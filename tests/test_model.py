@@ -66,6 +66,25 @@ def test_top_accepts_any_length_from_nine_frames(random_rgb):
         I3D(weights=None, input_shape=(8, 224, 224, 3))
 
 
+def test_a_clip_too_short_for_the_top_fails_at_call_time_instead_of_nan(random_rgb):
+    """Fewer than 9 frames leave one time step at Mixed_5c, which the 2x7x7 VALID pool makes empty: NaN before."""
+    import tensorflow as tf
+
+    from i3d_keras import inference
+
+    short = np.zeros((1, 8, 224, 224, 3), np.float32)
+    with pytest.raises(ValueError, match="needs clips of at least 9 frames.*pools 2x7x7 positions and got 1x7x7"):
+        random_rgb(short)  # eager, and every call whose clip length is known when traced
+    with pytest.raises(ValueError, match="at least 9 frames"):
+        random_rgb.predict(short, verbose=0)
+    graph = tf.function(lambda clip: random_rgb(clip, training=False),
+                        input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32)])  # length unknown
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least 9 frames"):
+        graph(tf.constant(short))
+    assert np.all(np.isfinite(graph(tf.constant(np.zeros((1, 9, 224, 224, 3), np.float32)))))
+    assert np.all(np.isfinite(inference.forward(random_rgb)(tf.constant(np.zeros((1, 9, 224, 224, 3), np.float32)))))
+
+
 def test_flow_modality_and_softmax():
     flow = I3D(weights=None, modality="flow", classifier_activation="softmax", classes=10)
     assert flow.input_shape == (None, None, 224, 224, 2)

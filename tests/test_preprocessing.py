@@ -52,3 +52,17 @@ def test_decode_predictions_custom_labels_and_errors():
         decode_predictions(np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"\[batch, classes\]"):
         decode_predictions(np.zeros(400))
+
+
+def test_decode_predictions_refuses_logits_taken_for_probabilities():
+    logits = np.zeros((1, 400))
+    logits[0, 6] = 36.2
+    with pytest.raises(ValueError, match="not probabilities.*from_logits=True"):
+        decode_predictions(logits)  # the forgotten flag used to print a "probability" of 36.2
+    with pytest.raises(ValueError, match="not probabilities"):
+        decode_predictions(np.full((1, 400), 0.5))  # in [0, 1] but not a distribution
+    with pytest.raises(ValueError, match="NaN"):
+        decode_predictions(np.full((1, 400), np.nan), from_logits=True)  # ranked "abseiling" first before
+    assert decode_predictions(logits, top=1, from_logits=True)[0][0][:2] == (6, "arm wrestling")
+    probabilities = softmax(logits).astype(np.float32)  # float32 rows sum to 1 within rounding
+    assert decode_predictions(probabilities, top=1)[0][0][:2] == (6, "arm wrestling")

@@ -50,6 +50,41 @@ def test_video_signature_preprocesses_raw_frames(rgb_module):
     assert list(np.argsort(-logits[0])[:5]) == list(np.argsort(-reference[0])[:5])
 
 
+def test_module_holds_each_variable_once_with_plain_permissions_and_its_validation(rgb_module, kinetics_i3d):
+    reader = tf.train.load_checkpoint(os.path.join(rgb_module, "variables", "variables"))
+    saved = [name for name in reader.get_variable_to_shape_map() if name.endswith("VARIABLE_VALUE")]
+    assert len(saved) == len(kinetics_i3d.variables) == 231  # each once (every one was saved twice: 102 MB)
+    size = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(rgb_module) for name in names)
+    assert size < 1.2 * 4 * kinetics_i3d.count_params()  # float32 values and a little graph
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder, folders, names in os.walk(rgb_module):
+        assert os.stat(folder).st_mode & 0o777 == 0o777 & ~umask, folder  # readable by a server of another user
+        for name in names:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o777 == 0o666 & ~umask, name
+    report = json.load(open(os.path.join(rgb_module, serving.VALIDATION_FILE)))
+    assert report["signatures"] == ["default", "features", "video"] and report["tolerance"] == 1e-5
+    assert set(report["max_abs_difference"]) == {"signatures['default']", "__call__", "serve"}
+    assert max(report["max_abs_difference"].values()) <= 1e-5
+
+
+def test_the_library_never_imports_tensorflow_hub(rgb_module, tmp_path):
+    """tensorflow_hub 0.16.1 imports pkg_resources, gone from setuptools 81: export, validation and --hub must not
+    need it. A stand-in that fails on import proves it is never imported."""
+    import subprocess
+    import sys
+
+    (tmp_path / "tensorflow_hub.py").write_text("raise ImportError('tensorflow_hub imported')\n")
+    code = ("import numpy as np\nfrom i3d_keras import I3D, serving\n"
+            f"serving.export(I3D(weights=None, classes=3, input_shape=None), {str(tmp_path / 'm')!r})\n"
+            f"model = serving.HubModel({rgb_module!r})\n"
+            "print(model(np.zeros((1, 9, 224, 224, 3), np.float32)).shape)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "(1, 400)"
+
+
 def test_module_files(rgb_module):
     labels = open(os.path.join(rgb_module, "assets", "labels.txt"), encoding="utf-8").read().splitlines()
     assert len(labels) == 400 and labels[6] == "arm wrestling"

@@ -1,20 +1,50 @@
-"""What every command shares: quiet logs, ``--debug``, one-line errors and a progress line on stderr."""
+"""What every command shares: quiet start-up, ``--debug``, one-line errors, progress, and stopping a batch when
+its output cannot be written."""
 
 import contextlib
 import logging
 import os
 import sys
+import tempfile
 
 from absl import flags
 
-flags.DEFINE_bool("debug", False, "Show full tracebacks instead of one-line errors.")
+from i3d_keras.files import OutputError
+from i3d_keras.progress import Progress
+
+flags.DEFINE_bool("debug", False, "Show full tracebacks and TensorFlow's own log lines instead of one-line errors.")
 FLAGS = flags.FLAGS
 
+# the exit status of a batch stopped because its output cannot be written (bad inputs give 1, usage errors 2)
+OUTPUT_FAULT = 3
 
-def quiet_tensorflow():
-    """Hides TensorFlow's start-up chatter (must run before TensorFlow is imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def quiet_tensorflow(debug=False):
+    """Imports TensorFlow and starts its devices with their start-up chatter hidden (oneDNN, CPU-instruction and
+    CUDA lines, which TensorFlow 2.21 writes to stderr before any log level applies). ``debug`` shows it all.
+
+    Should the import fail, what TensorFlow printed is shown with the error.
+    """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if debug:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # initialises the devices: CUDA's lines come here
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def setup_logging():
@@ -46,13 +76,14 @@ def fail(message, code=2):
 
 @contextlib.contextmanager
 def one_line_errors():
-    """Turns a user-facing error (ValueError, OSError) into one line and exit code 2 unless ``--debug``."""
+    """Turns a user-facing error (ValueError, OSError) into one line and exit code 2 (``OUTPUT_FAULT`` for an
+    output that cannot be written) unless ``--debug``."""
     try:
         yield
     except (ValueError, OSError) as error:
         if FLAGS.debug:
             raise
-        fail(str(error))
+        fail(str(error), OUTPUT_FAULT if isinstance(error, OutputError) else 2)
 
 
 def report_file_error(path, error):
@@ -65,38 +96,41 @@ def report_file_error(path, error):
     print(f"error: {message}", file=sys.stderr)
 
 
-def for_each_video(paths, label, process):
-    """Runs ``process(path, on_window)`` on every path; a failure is one line and the batch goes on.
+def stop_batch(error, done, total, unit="videos"):
+    """Ends a batch whose output cannot be written (``OutputError``): one line naming the output and the cause,
+    how far it got, and exit status ``OUTPUT_FAULT``. The same command run again goes on from there."""
+    if FLAGS.debug:
+        raise error
+    print(f"error: {error}", file=sys.stderr)
+    print(f"stopped after {done} of {total} {unit}: fix the output's cause and run the same command again to go on",
+          file=sys.stderr)
+    sys.exit(OUTPUT_FAULT)
 
-    Shows a progress line on a terminal. Exits with status 1 after the batch if any video failed.
+
+def for_each_video(paths, label, process):
+    """Runs ``process(path, on_window)`` on every path and prints the line it returns; a bad video is one line
+    and the batch goes on, an output that cannot be written stops it (``stop_batch``).
+
+    Shows progress (per video, and per window on a terminal). Exits with status 1 after the batch if any video
+    failed.
     """
     failed = 0
     progress = Progress(len(paths), label)
     for number, path in enumerate(paths):
         try:
-            process(path, lambda window: progress.update(number, f"{path}: window {window + 1}"))
-        except Exception as error:  # one bad file must not stop the batch
+            result = process(path, lambda window: progress.update(number, f"{os.path.basename(path)}: window {window + 1}"))
+            if result:
+                progress.clear()
+                print(result, flush=True)
+        except OutputError as error:
             progress.close()
+            stop_batch(error, number, len(paths))
+        except Exception as error:  # one bad file must not stop the batch
+            progress.clear()
             report_file_error(path, error)
             failed += 1
-            continue
-        progress.close()
+        progress.update(number + 1)
+    progress.close()
     if failed:
         print(f"{failed} of {len(paths)} videos failed", file=sys.stderr)
         sys.exit(1)
-
-
-class Progress:
-    """A one-line progress report on stderr (only when stderr is a terminal)."""
-
-    def __init__(self, total, label):
-        self.total, self.label = total, label
-        self.enabled = sys.stderr.isatty()
-
-    def update(self, done, detail=""):
-        if self.enabled:
-            print(f"\r{self.label} {done}/{self.total} {detail}".ljust(79)[:79], end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.enabled:
-            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)

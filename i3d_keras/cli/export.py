@@ -3,6 +3,10 @@
 ``--flow_weights`` adds the flow stream: a two-stream module whose logits are the sum of both streams'.
 """
 
+import json
+import os
+import sys
+
 from absl import flags
 
 from i3d_keras.cli import common
@@ -28,4 +32,9 @@ def main(argv):
             flow = I3D(weights=FLAGS.flow_weights, modality="flow", classes=FLAGS.classes, input_shape=None)
             model, name = serving.two_stream_model(model, flow), f"{FLAGS.weights} + {FLAGS.flow_weights}"
         path = serving.export(model, FLAGS.out, weights_name=name, overwrite=FLAGS.overwrite, archive=FLAGS.archive)
+    with open(os.path.join(path, serving.VALIDATION_FILE), encoding="utf-8") as report_file:
+        report = json.load(report_file)
+    checks = ", ".join(f"{check} {difference:.1g}" for check, difference in report["max_abs_difference"].items())
+    print(f"validated against the Keras model (max |difference| <= {report['tolerance']:g}): {checks}; "
+          f"signatures: {', '.join(report['signatures'])}", file=sys.stderr)
     print(path)

@@ -37,8 +37,7 @@ def main(argv):
     def features_of_one(path, on_window):
         features = inference.video_features(model, path, per_window=FLAGS.per_window, on_window=on_window, **options)
         target = output_path(path)
-        with files.atomic_path(target, suffix=".npy") as tmp:
-            np.save(tmp, features.astype(np.float32))
-        print(f"{path} -> {target} {list(features.shape)}")
+        files.save_npy(target, features.astype(np.float32))
+        return f"{path} -> {target} {list(features.shape)}"
 
     common.for_each_video([path for path in paths if path not in done], "features", features_of_one)

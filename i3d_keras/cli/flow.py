@@ -65,13 +65,16 @@ def main(argv):
     progress = common.Progress(len(todo), "flow")
     started, fields_done, failed = time.monotonic(), 0, 0
     for number, (path, fields, error) in enumerate(jobs.run_parallel(job, todo, FLAGS.workers or None), start=1):
-        progress.close()
+        progress.clear()
+        if isinstance(error, common.OutputError):
+            progress.close()
+            common.stop_batch(error, number - 1 - failed, len(todo))
         if error is not None:
             common.report_file_error(path, error)
             failed += 1
         else:
             fields_done += fields
-            print(f"{path} -> {folders[path]} [{fields} fields]")
+            print(f"{path} -> {folders[path]} [{fields} fields]", flush=True)
         elapsed = time.monotonic() - started
         eta = elapsed / number * (len(todo) - number)
         progress.update(number, f"{fields_done / elapsed:.1f} fields/s, ETA {eta / 60:.0f} min")

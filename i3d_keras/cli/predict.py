@@ -20,10 +20,10 @@ flags.DEFINE_float("flow_weight", 1.0, "With --flow_weights: fused logits = RGB 
 FLAGS = flags.FLAGS
 
 
-def _print_table(path, top, windows, streams):
-    print(f"{path}  ({windows} window{'s' if windows > 1 else ''}, {streams})")
-    for rank, (index, label, probability) in enumerate(top, 1):
-        print(f"  {rank:>2}. {label:<45} {probability:8.2%}  [{index}]")
+def _table(path, top, windows, streams):
+    lines = [f"{path}  ({windows} window{'s' if windows > 1 else ''}, {streams})"]
+    lines += [f"  {rank:>2}. {label:<45} {probability:8.2%}  [{index}]" for rank, (index, label, probability) in enumerate(top, 1)]
+    return "\n".join(lines)
 
 
 def main(argv):
@@ -53,8 +53,7 @@ def main(argv):
         streams = "rgb+flow" if flow_model is not None else "rgb"
         if FLAGS.json:
             entries = [{"label": label, "index": index, "probability": probability} for index, label, probability in top]
-            print(json.dumps({"file": path, "windows": len(per_window), "streams": streams, "top": entries}), flush=True)
-        else:
-            _print_table(path, top, len(per_window), streams)
+            return json.dumps({"file": path, "windows": len(per_window), "streams": streams, "top": entries})
+        return _table(path, top, len(per_window), streams)
 
     common.for_each_video(paths, "predict", predict_one)

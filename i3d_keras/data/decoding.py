@@ -7,6 +7,7 @@ message names the file and the cause.
 """
 
 import collections
+import itertools
 import logging
 import os
 
@@ -181,6 +182,24 @@ def iter_frames(path, fps=DEFAULT_FPS, short_side=SHORT_SIDE, crop=CROP_SIZE, st
     stated_seconds = stated_frames / native_fps if native_fps else 0.0
     if end is None and last + frame_seconds < 0.9 * stated_seconds:  # by time: variable frame rates state counts oddly
         log.warning("%s: decoded only %d of %d frames (truncated file?); using what was decoded", path, decoded, stated_frames)
+
+
+def short_side_for(crop):
+    """The short side to resize to before a centre crop of ``crop``: 256 for 224, in proportion for others."""
+    return round(crop * SHORT_SIDE / CROP_SIZE)
+
+
+def load_video(path, max_frames=None, fps=DEFAULT_FPS, size=CROP_SIZE, start=None, end=None):
+    """The frames of the video at ``path`` as the pretrained I3D expects them: ``uint8 [T, size, size, 3]``, RGB.
+
+    Resampled to ``fps`` (25, as Kinetics; None keeps the native rate), short side resized to 256 (bilinear;
+    in proportion for another ``size``), centre crop of ``size``. ``max_frames`` keeps the first ones, ``start``
+    / ``end`` (seconds) a segment. Feed ``preprocess_input(frames[None])`` to the model. The whole result is in
+    memory: for long videos ``i3d_keras.inference.video_windows`` streams windows instead. Raises ``VideoError``
+    naming the file when it cannot be used.
+    """
+    frames = iter_frames(path, fps=fps, short_side=short_side_for(size), crop=size, start=start, end=end)
+    return np.stack(list(itertools.islice(frames, max_frames)))
 
 
 def iter_windows(frames, window, stride, min_frames=1):

@@ -105,8 +105,11 @@ def write_flow_folder(folder, fields, method="tvl1", fps=decoding.DEFAULT_FPS, i
             shape = field.shape[:2]
             for channel, axis in enumerate("xy"):
                 name = os.path.join(staging, f"{axis}_{count - 1:05d}.{image_format}")
-                if not cv2.imwrite(name, field[..., channel], params):
-                    raise OSError(f"{name}: cannot write image")
+                encoded, image = cv2.imencode("." + image_format, field[..., channel], params)
+                if not encoded:
+                    raise ValueError(f"{name}: OpenCV cannot encode a {field.shape} flow field as {image_format}")
+                with files.writing(folder), open(name, "wb") as out:
+                    out.write(image.tobytes())
             if on_field:
                 on_field(count)
         info = {"method": method, "fields": count, "fps": fps, "height": shape and shape[0], "width": shape and shape[1],

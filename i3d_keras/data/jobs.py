@@ -49,8 +49,11 @@ def run_parallel(function, items, workers=None):
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                                 initargs=_parent_logging()) as pool:
         futures = {pool.submit(_guarded, function, item): item for item in items}
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # the worker died (killed, out of memory, crashed in native code)
-                yield futures[future], None, error
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    yield future.result()
+                except Exception as error:  # the worker died (killed, out of memory, crashed in native code)
+                    yield futures[future], None, error
+        finally:  # a caller that stops early (an output that cannot be written) starts nothing more
+            pool.shutdown(wait=True, cancel_futures=True)

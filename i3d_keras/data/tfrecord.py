@@ -117,14 +117,16 @@ def write_shard(job, options):
     written, skipped = 0, []
     files.remove_leftovers(path)  # of a killed earlier run
     with files.atomic_path(path, suffix=SUFFIX) as tmp:
-        with tf.io.TFRecordWriter(tmp) as writer:
+        with files.writing(path, also=(tf.errors.OpError,)), tf.io.TFRecordWriter(tmp) as writer:
             for sample, label_text in entries:
                 try:
-                    writer.write(video_example(sample, label_text, options))
-                    written += 1
+                    example = video_example(sample, label_text, options)
                 except Exception as error:  # a bad video is skipped, the shard goes on
                     message = str(error) if str(error).startswith(sample.path) else f"{sample.path}: {error}"
                     skipped.append(message)
+                    continue
+                writer.write(example)  # a full disk is no bad video: it raises OutputError
+                written += 1
         # the shard's summary goes first: a shard that has its final name always has its summary
         with files.atomic_path(path + ".json") as summary, open(summary, "w", encoding="utf-8") as out:
             json.dump({"videos": written, "skipped": skipped}, out, indent=1)
@@ -193,6 +195,8 @@ def write_shards(dataset, folder, name="train", shards=None, workers=None, optio
             entries = [(sample, dataset.labels.names[sample.label]) for sample in dataset.samples[index::shards]]
             todo.append((path, entries))
     for (path, _), result, error in jobs.run_parallel(functools.partial(write_shard, options=options), todo, workers):
+        if isinstance(error, files.OutputError):
+            raise error  # the machine's fault: the other shards would fail alike; a rerun keeps the finished ones
         if error is not None:
             report.failed_shards.append(f"{path}: {type(error).__name__}: {error}")
         else:
