@@ -197,3 +197,12 @@ def test_a_batch_stops_when_its_output_disk_is_full_and_a_rerun_completes(moving
         np.testing.assert_array_equal(np.load(out / "b.npy"), np.load(out / "a.npy"))  # the same video
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Install and run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert ci == block.strip() and "install_smoke.py --python 3.13" in ci
