@@ -14,6 +14,7 @@ class Progress:
     """``update(done)`` as work proceeds, ``clear()`` before printing a result line, ``close()`` at the end."""
 
     def __init__(self, total, label, unit="video", stream=None, heartbeat=HEARTBEAT_SECONDS):
+        """``total`` units of work (None or 0: not known in advance)."""
         self.total, self.label, self.unit, self.heartbeat = total, label, unit, heartbeat
         self.stream = stream or sys.stderr
         self.started = self.last_line = time.monotonic()
@@ -21,7 +22,7 @@ class Progress:
         if _is_terminal(self.stream):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=label, unit=unit, file=self.stream, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=total or None, desc=label, unit=unit, file=self.stream, leave=False, dynamic_ncols=True)
 
     def update(self, done, detail=""):
         """``done`` units of ``total`` are finished; ``detail`` is shown beside the count."""
@@ -51,10 +52,9 @@ class Progress:
 
     def _line(self, detail=""):
         self.last_line = time.monotonic()
-        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        count = f"{self.done}/{self.total} {self.unit}s ({self.done / self.total:.0%})" if self.total else f"{self.done} {self.unit}s"
         detail = f", {detail}" if detail else ""
-        print(f"{self.label}: {self.done}/{self.total} {self.unit}s{share}, {self.last_line - self.started:.0f} s{detail}",
-              file=self.stream, flush=True)
+        print(f"{self.label}: {count}, {self.last_line - self.started:.0f} s{detail}", file=self.stream, flush=True)
 
     def __enter__(self):
         return self

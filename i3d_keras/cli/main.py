@@ -13,6 +13,7 @@ COMMANDS = {
     "evaluate": ("i3d_keras.cli.evaluate", "top-1/top-5/per-class accuracy, confusion matrix, two-stream fusion"),
     "convert": ("i3d_keras.cli.convert", "convert a published checkpoint into a Keras .weights.h5"),
     "export": ("i3d_keras.cli.export", "export a validated TF-Hub module (SavedModel); --flow_weights: two-stream"),
+    "fvd": ("i3d_keras.cli.fvd", "Fréchet Video Distance between two sets of videos, exactly as the original"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: I3D features vs. single frames, fine-tuning vs. random init"),
 }
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")

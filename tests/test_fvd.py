@@ -1,0 +1,159 @@
+"""FVD: the distance against an independent implementation, TF1's legacy resize, streaming statistics, the Keras
+metric and the CLI against the Python API."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import error_lines, i3d
+from i3d_keras import fvd
+from i3d_keras.data import synthetic
+
+
+def independent_fvd(real, fake, ddof=1):
+    """Fréchet distance written from its definition, sharing nothing with i3d_keras.fvd: np.cov, and
+    Tr(sqrt(S_r S_g)) as the sum of the square roots of the product's eigenvalues."""
+    mu_r, mu_g = real.mean(axis=0), fake.mean(axis=0)
+    s_r, s_g = np.cov(real, rowvar=False, ddof=ddof), np.cov(fake, rowvar=False, ddof=ddof)
+    eigenvalues = np.linalg.eigvals(s_r @ s_g).real
+    return float(np.sum((mu_r - mu_g) ** 2) + np.trace(s_r) + np.trace(s_g) - 2 * np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+
+
+@pytest.mark.parametrize("count, dimension", [(600, 40), (30, 400)])  # full rank, and rank 29 of 400 (as FVD on few videos)
+def test_distance_equals_an_independent_implementation(count, dimension):
+    rng = np.random.default_rng(count)
+    real = rng.normal(size=(count, dimension)) * rng.uniform(0.5, 3, dimension)
+    fake = rng.normal(size=(count + 7, dimension)) * rng.uniform(0.5, 3, dimension) + rng.normal(0, 0.4, dimension)
+    expected = independent_fvd(real, fake)
+    assert fvd.frechet_distance(real, fake) == pytest.approx(expected, rel=1e-6)
+    population = fvd.frechet_distance(real, fake, "stylegan-v")  # N, scipy.linalg.sqrtm
+    assert population == pytest.approx(independent_fvd(real, fake, ddof=0), rel=1e-6)
+
+
+def test_tiny_singular_values_are_left_as_they_are():
+    rng = np.random.default_rng(1)
+    embeddings = rng.normal(size=(30, 400))
+    covariance = fvd.Statistics.of(embeddings).covariance()
+    singular = np.linalg.svd(covariance, compute_uv=False)
+    assert (singular < fvd.SVD_EPSILON).sum() >= 370  # rank 29: the rule is exercised
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    kept = np.where(np.abs(eigenvalues) < fvd.SVD_EPSILON, eigenvalues, np.sqrt(np.abs(eigenvalues)))
+    np.testing.assert_allclose(fvd.symmetric_sqrt(covariance), (vectors * kept) @ vectors.T, atol=1e-9)
+    every_one_rooted = (vectors * np.sqrt(np.abs(eigenvalues))) @ vectors.T
+    assert np.abs(fvd.symmetric_sqrt(covariance) - every_one_rooted).max() > 1e-9  # the rule changes the matrix
+
+
+def test_a_set_against_itself_is_zero_and_the_distance_is_symmetric():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(40, 400)), rng.normal(0.2, 1.3, size=(50, 400))
+    assert abs(fvd.frechet_distance(a, a)) <= 1e-6
+    assert fvd.frechet_distance(a, b) == pytest.approx(fvd.frechet_distance(b, a), rel=1e-6)
+
+
+def test_streaming_and_merged_statistics_equal_the_whole(tmp_path):
+    rng = np.random.default_rng(3)
+    embeddings = rng.normal(5, 2, size=(101, 400))
+    whole = fvd.Statistics.of(embeddings)
+    streamed = fvd.Statistics.empty()
+    for start in range(0, 101, 16):
+        streamed.add(embeddings[start:start + 16])
+    merged = fvd.Statistics.of(embeddings[:37]).merge(fvd.Statistics.of(embeddings[37:]))
+    for stats in (streamed, merged):
+        assert stats.count == 101
+        np.testing.assert_allclose(stats.mean, embeddings.mean(axis=0), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(stats.covariance(), np.cov(embeddings, rowvar=False), rtol=0, atol=1e-10)
+    loaded = fvd.Statistics.load(whole.save(str(tmp_path / "stats.npz")))
+    assert loaded.count == 101 and np.array_equal(loaded.m2, whole.m2)
+    assert fvd.Statistics.is_statistics_file(str(tmp_path / "stats.npz"))
+
+
+def legacy_bilinear(image, size):
+    """TF1's resize_bilinear written out: source = destination * (in / out), no half-pixel offset."""
+    height, width = image.shape[:2]
+    ys, xs = np.arange(size) * height / size, np.arange(size) * width / size
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, height - 1), np.minimum(x0 + 1, width - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    image = image.astype(np.float64)
+    top = image[y0][:, x0] * (1 - wx) + image[y0][:, x1] * wx
+    bottom = image[y1][:, x0] * (1 - wx) + image[y1][:, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def test_original_preprocessing_is_tf1_legacy_bilinear_resize():
+    videos = np.random.default_rng(4).integers(0, 256, (2, 3, 96, 128, 3), np.uint8)
+    ours = fvd.preprocess(videos, "original").numpy()
+    frames = tf.raw_ops.ResizeBilinear(images=videos.reshape(6, 96, 128, 3), size=[224, 224], align_corners=False,
+                                       half_pixel_centers=False)
+    expected = (2.0 * tf.cast(frames, tf.float32) / 255.0 - 1.0).numpy().reshape(2, 3, 224, 224, 3)
+    assert np.array_equal(ours, expected)  # bit for bit
+    written_out = legacy_bilinear(videos[0, 0], 224) * 2 / 255 - 1
+    assert np.abs(ours[0, 0] - written_out).max() < 1e-4  # float32 coordinates in TensorFlow
+    half_pixel = 2.0 * tf.image.resize(videos[0, 0].astype(np.float32), [224, 224]).numpy() / 255.0 - 1.0
+    assert np.abs(ours[0, 0] - half_pixel).max() > 0.1  # the resize people port by mistake differs measurably
+
+
+def test_videogpt_preprocessing_crops_the_short_side_and_keeps_its_range():
+    video = np.zeros((1, 2, 240, 320, 3), np.uint8)
+    video[..., :, 160:, :] = 255  # right half white
+    out = fvd.preprocess(video, "videogpt").numpy()
+    assert out.shape == (1, 2, 224, 224, 3) and out.min() == -0.5 and out.max() == 0.5
+    assert out[0, 0, :, :100].max() < -0.45 and out[0, 0, :, 124:].min() > 0.45  # centre crop of 299x224
+
+
+@pytest.fixture(scope="module")
+def clip_sets():
+    """Two small sets of synthetic action clips (12 frames, 64x64): different motions and seeds."""
+    real = np.stack([synthetic.render_clip(label % 3, frames=12, size=64, seed=label) for label in range(8)])
+    fake = np.stack([synthetic.render_clip(3 + label % 3, frames=12, size=64, seed=50 + label) for label in range(8)])
+    return real, fake
+
+
+def test_embeddings_are_the_detector_on_preprocessed_videos(clip_sets, kinetics_i3d):
+    real, _ = clip_sets
+    embedded = fvd.embeddings(real, model=kinetics_i3d, batch_size=3)  # batches of 3, 3 and 2
+    direct = np.asarray(kinetics_i3d(fvd.preprocess(real), training=False))
+    assert embedded.shape == (8, 400)
+    np.testing.assert_allclose(embedded, direct, atol=1e-4)
+    assert fvd.statistics(real, model=kinetics_i3d, max_videos=5).count == 5
+
+
+def test_the_keras_metric_gives_the_function_s_number(clip_sets, kinetics_i3d):
+    real, fake = clip_sets
+    real_stats = fvd.statistics(real, model=kinetics_i3d)
+    expected = fvd.fvd(real_stats, fake, model=kinetics_i3d)
+    metric = fvd.FrechetVideoDistance(real_stats, model=kinetics_i3d)
+    update = tf.function(metric.update_state)  # as model.fit / evaluate call it: in a graph
+    update(tf.constant(fake[:5]))
+    update(tf.constant(fake[5:]))
+    assert float(metric.result()) == pytest.approx(expected, rel=1e-5) and expected > 1
+    metric.reset_state()
+    metric.update_state(real)
+    assert abs(float(metric.result())) < 1e-3  # the real set against its own statistics
+
+
+def test_cli_equals_the_python_api_and_names_bad_files(clip_sets, kinetics_i3d, tmp_path):
+    real, fake = clip_sets
+    folders = {}
+    for side, clips in (("real", real), ("fake", fake)):
+        folders[side] = tmp_path / side
+        folders[side].mkdir()
+        for index, clip in enumerate(clips):
+            synthetic.write_video(folders[side] / f"{index}.avi", clip)
+    np.save(folders["fake"] / "more.npy", fake[:2])  # arrays sit beside videos
+    (folders["fake"] / "broken.avi").write_bytes(b"not a video")
+    expected = fvd.fvd(str(folders["real"]), str(folders["fake"]), model=kinetics_i3d, on_error=lambda *_: None)
+    result = i3d("fvd", folders["real"], folders["fake"], "--json", "--save_stats", tmp_path / "stats")
+    assert result.returncode == 1  # a file was skipped
+    assert error_lines(result.stderr)[0].startswith(f"error: {folders['fake'] / 'broken.avi'}: ")
+    answer = json.loads(result.stdout)
+    assert answer["fvd"] == pytest.approx(expected, rel=1e-5) and expected > 1
+    assert (answer["real_videos"], answer["fake_videos"], answer["skipped_files"]) == (8, 10, 1)
+    again = i3d("fvd", tmp_path / "stats_real.npz", tmp_path / "stats_fake.npz", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["fvd"] == pytest.approx(expected, rel=1e-5)
+    mismatch = i3d("fvd", tmp_path / "stats_real.npz", tmp_path / "stats_fake.npz", "--protocol", "videogpt")
+    assert mismatch.returncode == 2 and "statistics of protocol 'original', not 'videogpt'" in mismatch.stderr
+    assert os.path.exists(tmp_path / "stats_fake.npz")
