@@ -157,3 +157,14 @@ def test_cli_equals_the_python_api_and_names_bad_files(clip_sets, kinetics_i3d, 
     mismatch = i3d("fvd", tmp_path / "stats_real.npz", tmp_path / "stats_fake.npz", "--protocol", "videogpt")
     assert mismatch.returncode == 2 and "statistics of protocol 'original', not 'videogpt'" in mismatch.stderr
     assert os.path.exists(tmp_path / "stats_fake.npz")
+
+
+def test_arrays_datasets_and_batch_iterables_give_the_same_statistics(clip_sets, kinetics_i3d):
+    real, _ = clip_sets
+    from_array = fvd.statistics(real, model=kinetics_i3d, batch_size=4)
+    from_dataset = fvd.statistics(tf.data.Dataset.from_tensor_slices(real).batch(3), model=kinetics_i3d)
+    from_batches = fvd.statistics((real[i:i + 5] for i in range(0, 8, 5)), model=kinetics_i3d)
+    for stats in (from_dataset, from_batches):
+        assert stats.count == 8
+        np.testing.assert_allclose(stats.mean, from_array.mean, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(stats.covariance(), from_array.covariance(), rtol=0, atol=1e-3)

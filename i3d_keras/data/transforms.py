@@ -87,6 +87,31 @@ def flip(clip, is_flow):
     return clip
 
 
+CROP_KINDS = ("center", "resize", "5", "10")
+
+
+def multi_crop(clip, kind, size, is_flow):
+    """The views of ``clip`` ``[T, H, W, C]`` that a feature convention takes, as ``[views, T, size, size, C]``:
+    ``center`` (one centre crop), ``resize`` (the whole frame resized to ``size`` x ``size``), ``5`` (the four
+    corners, then the centre) or ``10`` (those five, then their mirror images, flow's x negated)."""
+    if kind not in CROP_KINDS:
+        raise ValueError(f"unknown crops {kind!r}; choose one of {', '.join(CROP_KINDS)}")
+    clip = tf.convert_to_tensor(clip)
+    if kind == "resize":
+        resized = tf.image.resize(tf.cast(clip, tf.float32), [size, size], method="bilinear")
+        return tf.cast(tf.round(resized) if clip.dtype == tf.uint8 else resized, clip.dtype)[None]
+    clip = ensure_min_side(clip, size)
+    if kind == "center":
+        return center_crop(clip, size)[None]
+    height, width = tf.shape(clip)[1], tf.shape(clip)[2]
+    corners = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size),
+               crop_offset(height, width, size, training=False)]
+    views = [clip[:, top:top + size, left:left + size, :] for top, left in corners]
+    if kind == "10":
+        views += [flip(view, is_flow) for view in views]
+    return tf.stack(views)
+
+
 def random_flip(clip, is_flow, seed=None):
     """``flip`` with probability 1/2."""
     return tf.cond(tf.random.uniform([], seed=seed) < 0.5, lambda: flip(clip, is_flow), lambda: clip)
