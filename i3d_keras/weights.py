@@ -12,7 +12,6 @@ import logging
 import os
 import tarfile
 
-
 from i3d_keras import convert, files
 
 log = logging.getLogger(__name__)
