@@ -353,9 +353,10 @@ class FrechetVideoDistance(keras.metrics.Metric):
     """FVD of the generated videos seen by ``update_state`` against fixed real statistics (``Statistics`` or a
     saved ``.npz``), usable in a video generator's ``model.fit`` / ``evaluate`` (TensorFlow backend).
 
-    ``update_state(videos)``: uint8 or [0, 255] videos ``[batch, T, H, W, 3]``, embedded by the protocol's rule
-    and accumulated in float64 (the protocol's first ``num_frames``); ``result()``: FVD as
-    ``frechet_distance_from_statistics`` computes it.
+    ``update_state(videos)``, or ``update_state(y_true, y_pred)`` as ``compile(metrics=[...])`` calls it (the
+    generated videos are ``y_pred``; ``y_true`` is ignored): uint8 or [0, 255] videos ``[batch, T, H, W, 3]``,
+    embedded by the protocol's rule and accumulated in float64 (the protocol's first ``num_frames``);
+    ``result()``: FVD as ``frechet_distance_from_statistics`` computes it.
     """
 
     def __init__(self, real_statistics, protocol="original", model=None, name="fvd", **kwargs):
@@ -368,9 +369,10 @@ class FrechetVideoDistance(keras.metrics.Metric):
         self.mean = self.add_variable(shape=(size,), initializer="zeros", dtype="float64", name="mean")
         self.m2 = self.add_variable(shape=(size, size), initializer="zeros", dtype="float64", name="m2")
 
-    def update_state(self, videos, sample_weight=None):
+    def update_state(self, y_true, y_pred=None, sample_weight=None):
         import tensorflow as tf
 
+        videos = y_true if y_pred is None else y_pred
         if self.protocol.num_frames:
             videos = videos[:, :self.protocol.num_frames]
         batch = tf.cast(self.detector(preprocess(videos, self.protocol), training=False), tf.float64)

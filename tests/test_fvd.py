@@ -133,6 +133,13 @@ def test_the_keras_metric_gives_the_function_s_number(clip_sets, kinetics_i3d):
     metric.reset_state()
     metric.update_state(real)
     assert abs(float(metric.result())) < 1e-3  # the real set against its own statistics
+    import keras
+
+    generator = keras.Sequential([keras.Input(fake.shape[1:]), keras.layers.Identity()])  # "generates" its input
+    generator.compile(loss="mse", metrics=[fvd.FrechetVideoDistance(real_stats, model=kinetics_i3d)])
+    scores = generator.evaluate(fake.astype(np.float32), fake.astype(np.float32), batch_size=3, verbose=0,
+                                return_dict=True)
+    assert scores["fvd"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_cli_equals_the_python_api_and_names_bad_files(clip_sets, kinetics_i3d, tmp_path):
