@@ -162,11 +162,11 @@ def _video_fps(path, options):
 class _Batcher:
     """Runs the views of many snippets through a stream's model, ``batch_size`` clips per graph call."""
 
-    def __init__(self, model, batch_size):
+    def __init__(self, model, batch_size, average_crops):
         from i3d_keras import inference
 
-        self.call, self.batch_size = inference.forward(model), batch_size
-        self.pending, self.features = [], []
+        self.call, self.batch_size, self.average_crops = inference.forward(model), batch_size, average_crops
+        self.pending, self.features = [], []  # features: one [D] (crops averaged) or [crops, D] per snippet
 
     def add(self, views):
         self.pending.append(views)
@@ -180,7 +180,8 @@ class _Batcher:
 
         clips = np.concatenate(self.pending)
         outputs = np.asarray(self.call(preprocess_input(clips)), np.float32)
-        self.features += np.split(outputs, np.cumsum([len(v) for v in self.pending])[:-1])
+        per_snippet = np.split(outputs, np.cumsum([len(v) for v in self.pending])[:-1])
+        self.features += [views.mean(axis=0) if self.average_crops else views for views in per_snippet]
         self.pending = []
 
 
@@ -208,7 +209,7 @@ def extract(path, models, options, flow_root=None, batch_size=8, on_snippet=None
         if "rgb" not in options.streams:  # the frames still set the snippets' length; flow has one per frame
             streams = {"frames": rgb, "flow": streams["flow"]}
     items = _in_step(path, streams.values())
-    batchers = {stream: _Batcher(models[stream], batch_size) for stream in options.streams}
+    batchers = {stream: _Batcher(models[stream], batch_size, options.average_crops) for stream in options.streams}
     starts = []
     for start, snippet in iter_snippets(items, options.snippet, options.stride, options.last):
         if start is None:
@@ -228,8 +229,7 @@ def extract(path, models, options, flow_root=None, batch_size=8, on_snippet=None
     per_stream = {}
     for name, batcher in batchers.items():
         batcher.flush()
-        stacked = np.stack(batcher.features)  # [S, crops, D]
-        per_stream[name] = stacked.mean(axis=1) if options.average_crops else stacked
+        per_stream[name] = np.stack(batcher.features)  # [S, D] or [S, crops, D]
     return {"features": np.concatenate([per_stream[s] for s in options.streams], axis=-1), "per_stream": per_stream,
             "timestamps": snippet_timestamps(starts, options.snippet, fps, frames), "fps": fps, "frames": frames}
 

@@ -56,6 +56,7 @@ def test_download_checks_archive_and_member_hashes(tmp_path):
     wrong_archive = Source(archive.as_uri(), "0" * 64, "other.tar.gz", "pkg/weights/w.ckpt")
     with pytest.raises(ValueError):
         weights._download(wrong_archive, str(tmp_path / "cache2"))
+    assert os.listdir(tmp_path / "cache2") == []  # a download with the wrong hash is never left, not even hidden
     wrong_member = Source(archive.as_uri(), None, "source.tar.gz", "pkg/weights/w.ckpt", "0" * 64)
     with pytest.raises(ValueError, match="does not match the expected"):
         weights._download(wrong_member, str(tmp_path / "cache3"))
