@@ -163,11 +163,22 @@ def test_help_command_and_defaults_and_required_flags():
     assert "--dtype=float32|mixed_bfloat16|mixed_float16" in result.stdout
 
 
+TENSORFLOW_LINES = ("oneDNN", "I0000", "E0000", "W0000", "absl::InitializeLog", "cuInit", "cuda")
+
+
 def test_start_up_is_quiet_and_debug_shows_tensorflow(moving_video, tmp_path):
     quiet = i3d("predict", "--json", moving_video)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr  # no oneDNN / CPU-instruction / cuInit lines
     loud = i3d("predict", "--json", "--debug", moving_video)
     assert loud.returncode == 0 and "oneDNN" in loud.stderr  # what the quiet run hid was really there
+    folder = tmp_path / "data" / "moving"
+    folder.mkdir(parents=True)
+    for index in range(2):
+        os.link(moving_video, folder / f"clip{index}.avi")
+    for args in (("build-tfrecords", "--folder", tmp_path / "data", "--out", tmp_path / "records", "--workers", 2),
+                 ("flow", folder / "clip0.avi", "--out", tmp_path / "flow", "--method", "dis")):
+        done = i3d(*args)  # work in worker processes, which import TensorFlow quietly too
+        assert done.returncode == 0 and not any(line in done.stderr for line in TENSORFLOW_LINES), done.stderr
 
 
 def test_a_batch_stops_when_its_output_disk_is_full_and_a_rerun_completes(moving_video, tmp_path):

@@ -5,7 +5,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 
 from absl import flags
 
@@ -19,32 +18,17 @@ FLAGS = flags.FLAGS
 OUTPUT_FAULT = 3
 
 
-def quiet_tensorflow(debug=False):
-    """Imports TensorFlow and starts its devices with their start-up chatter hidden (oneDNN, CPU-instruction and
-    CUDA lines, which TensorFlow 2.21 writes to stderr before any log level applies). ``debug`` shows it all.
-
-    Should the import fail, what TensorFlow printed is shown with the error.
-    """
+def quiet_tensorflow(debug=False, import_now=True):
+    """Hides TensorFlow's start-up chatter unless ``debug``: sets its log level and, with ``import_now``, imports
+    it quietly (``i3d_keras.quiet``); worker processes that need TensorFlow import it quietly themselves."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if debug:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
+    if import_now:
+        from i3d_keras import quiet
 
-            tf.config.list_physical_devices()  # initialises the devices: CUDA's lines come here
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        quiet.import_tensorflow()
 
 
 def setup_logging():

@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: I3D features vs. single frames, fine-tuning vs. random init"),
 }
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
+WORKER_COMMANDS = ("flow", "build-tfrecords")  # their work runs in worker processes: the command needs no TensorFlow
 
 
 def usage():
@@ -88,7 +89,7 @@ def run(argv=None):
         sys.exit(2)
     from i3d_keras.cli import common
 
-    common.quiet_tensorflow(debug="--debug" in rest)  # before a command module imports TensorFlow
+    common.quiet_tensorflow(debug="--debug" in rest, import_now=command not in WORKER_COMMANDS)  # before its module
     if any(arg in HELP_FLAGS for arg in rest):
         print(command_help(command))
         sys.exit(0)

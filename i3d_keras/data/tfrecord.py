@@ -194,7 +194,8 @@ def write_shards(dataset, folder, name="train", shards=None, workers=None, optio
         else:
             entries = [(sample, dataset.labels.names[sample.label]) for sample in dataset.samples[index::shards]]
             todo.append((path, entries))
-    for (path, _), result, error in jobs.run_parallel(functools.partial(write_shard, options=options), todo, workers):
+    for (path, _), result, error in jobs.run_parallel(functools.partial(write_shard, options=options), todo, workers,
+                                                      tensorflow=True):
         if isinstance(error, files.OutputError):
             raise error  # the machine's fault: the other shards would fail alike; a rerun keeps the finished ones
         if error is not None:
