@@ -58,6 +58,18 @@ def writing(path, also=()):
         raise OutputError(path, error) from error
 
 
+@contextlib.contextmanager
+def _write_faults(path):
+    """Inside the body of an atomic write, where inputs are read too: only errors that writing alone raises (a
+    full disk, a read-only file system) become ``OutputError``."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in WRITE_FAULTS and not isinstance(error, OutputError):
+            raise OutputError(path, error) from error
+        raise
+
+
 def _made_by_hand(path):
     """The permissions a plainly created file or folder gets (``0666`` / ``0777`` less the umask)."""
     umask = os.umask(0)
@@ -89,12 +101,8 @@ def atomic_path(path, suffix=""):
         os.close(fd)
         _made_by_hand(tmp)  # not mkstemp's 0600
     try:
-        try:
+        with _write_faults(path):
             yield tmp
-        except OSError as error:
-            if error.errno in WRITE_FAULTS:
-                raise OutputError(path, error) from error
-            raise
         with writing(path):
             with open(tmp, "rb+") as file:
                 os.fsync(file.fileno())
@@ -133,12 +141,8 @@ def atomic_folder(path):
         staging = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
         _made_by_hand(staging)
     try:
-        try:
+        with _write_faults(path):
             yield staging
-        except OSError as error:
-            if error.errno in WRITE_FAULTS:
-                raise OutputError(path, error) from error
-            raise
         with writing(path):
             if os.path.exists(path):
                 shutil.rmtree(path)
