@@ -10,15 +10,24 @@ import sys
 import tempfile
 
 
+HIDE = "I3D_KERAS_QUIET_TENSORFLOW"  # set by the ``i3d`` command unless --debug; worker processes inherit it
+
+
+def hide():
+    """From now on, in this process and the worker processes it starts: TensorFlow's log level 3 (errors hidden
+    too) and its start-up lines captured wherever ``import_tensorflow`` imports it. TensorFlow itself sets the
+    level to 1 when imported, so an inherited value says nothing; hence the variable of our own."""
+    os.environ[HIDE] = "1"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+
 def wanted():
-    """Whether TensorFlow's own lines are to be hidden: ``TF_CPP_MIN_LOG_LEVEL`` is 3 (errors hidden too), as the
-    ``i3d`` command sets it unless ``--debug``."""
-    return os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
+    """Whether TensorFlow's own lines are to be hidden here (``hide`` was called here or in a parent process)."""
+    return os.environ.get(HIDE) == "1"
 
 
 def import_tensorflow():
     """Imports TensorFlow and initialises its devices with stderr captured; returns the module."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

@@ -159,14 +159,15 @@ def test_help_command_and_defaults_and_required_flags():
     result = i3d("help", "features")
     assert result.returncode == 0 and result.stdout == i3d("features", "-h").stdout
     assert "--endpoint=STRING" in result.stdout and "(default: Mixed_5c)" in result.stdout
-    assert "Folder for the .npy files. (required)" in result.stdout
+    assert "Folder for the feature files. (required)" in result.stdout
     assert "--dtype=float32|mixed_bfloat16|mixed_float16" in result.stdout
 
 
 TENSORFLOW_LINES = ("oneDNN", "I0000", "E0000", "W0000", "absl::InitializeLog", "cuInit", "cuda")
 
 
-def test_start_up_is_quiet_and_debug_shows_tensorflow(moving_video, tmp_path):
+def test_start_up_is_quiet_and_debug_shows_tensorflow(moving_video, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")  # what importing TensorFlow leaves in a parent's environment
     quiet = i3d("predict", "--json", moving_video)
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr  # no oneDNN / CPU-instruction / cuInit lines
     loud = i3d("predict", "--json", "--debug", moving_video)

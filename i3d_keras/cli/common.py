@@ -24,10 +24,10 @@ def quiet_tensorflow(debug=False, import_now=True):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if debug:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if import_now:
-        from i3d_keras import quiet
+    from i3d_keras import quiet
 
+    quiet.hide()
+    if import_now:
         quiet.import_tensorflow()
 
 
