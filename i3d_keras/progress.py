@@ -18,7 +18,7 @@ class Progress:
         self.total, self.label, self.unit, self.heartbeat = total, label, unit, heartbeat
         self.stream = stream or sys.stderr
         self.started = self.last_line = time.monotonic()
-        self.done, self.bar = 0, None
+        self.done, self.bar, self.reported = 0, None, None  # reported: the count of the last line printed
         if _is_terminal(self.stream):
             from tqdm import tqdm
 
@@ -47,11 +47,11 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.last_line > self.started:
+        elif self.reported is not None and self.reported != self.done:
             self._line()
 
     def _line(self, detail=""):
-        self.last_line = time.monotonic()
+        self.last_line, self.reported = time.monotonic(), self.done
         count = f"{self.done}/{self.total} {self.unit}s ({self.done / self.total:.0%})" if self.total else f"{self.done} {self.unit}s"
         detail = f", {detail}" if detail else ""
         print(f"{self.label}: {count}, {self.last_line - self.started:.0f} s{detail}", file=self.stream, flush=True)

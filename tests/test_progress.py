@@ -17,6 +17,7 @@ def test_a_log_gets_plain_heartbeat_lines_and_a_final_count():
             progress.update(done)
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("embedding clips: 1/10 clips (10%), ") and lines[-1].startswith("embedding clips: 10/10")
+    assert len(lines) == 10  # the final count is not printed twice
     assert not any(character in log.getvalue() for character in "\r\b\x1b")
 
 
