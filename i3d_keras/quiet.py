@@ -5,6 +5,7 @@ machine without a GPU) to stderr before any log level applies. ``import_tensorfl
 devices with stderr captured; should the import fail, what TensorFlow printed is shown with the error.
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -26,16 +27,15 @@ def wanted():
     return os.environ.get(HIDE) == "1"
 
 
-def import_tensorflow():
-    """Imports TensorFlow and initialises its devices with stderr captured; returns the module."""
+@contextlib.contextmanager
+def native_stderr_captured():
+    """Inside, what native code writes to file descriptor 2 is kept back; shown only when the body raises."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # initialises the devices: CUDA's lines come here
+            yield
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -44,4 +44,12 @@ def import_tensorflow():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def import_tensorflow():
+    """Imports TensorFlow and initialises its devices with stderr captured; returns the module."""
+    with native_stderr_captured():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # initialises the devices: CUDA's lines come here
     return tf

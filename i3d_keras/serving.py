@@ -212,10 +212,22 @@ def validate(path, model, labels):
     return report
 
 
-def _modality(model):
+def modality_of(model):
+    """``"rgb"``, ``"flow"`` or ``"two-stream"`` (``two_stream_model``)."""
     if isinstance(model.input, dict):
         return "two-stream"
     return "flow" if model.input_shape[-1] == MODALITY_CHANNELS["flow"] else "rgb"
+
+
+def class_labels(model, labels=None):
+    """``labels``, checked against ``model``'s classes; by default the Kinetics-400 names for 400 classes, else
+    ``class_<i>``."""
+    classes = model.output_shape[-1]
+    if labels is None:
+        labels = label_names("kinetics400") if classes == 400 else [f"class_{i}" for i in range(classes)]
+    if len(labels) != classes:
+        raise ValueError(f"{len(labels)} labels for a model with {classes} classes")
+    return list(labels)
 
 
 def export(model, path, weights_name="custom", labels=None, overwrite=False, archive=False):
@@ -230,11 +242,8 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     classes = model.output_shape[-1]
-    modality = _modality(model)
-    if labels is None:
-        labels = label_names("kinetics400") if classes == 400 else [f"class_{i}" for i in range(classes)]
-    if len(labels) != classes:
-        raise ValueError(f"{len(labels)} labels for a model with {classes} classes")
+    modality = modality_of(model)
+    labels = class_labels(model, labels)
     files.remove_leftovers(path)  # of a killed earlier export
     with files.atomic_folder(path) as staging:
         with tempfile.TemporaryDirectory() as workdir:

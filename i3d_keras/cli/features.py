@@ -10,6 +10,8 @@ with ``--noaverage_crops``), ``timestamps`` ``[S, 2]`` in seconds, ``fps``, ``fr
 ``index.json``. Presets (flags given explicitly override them): thumos-i3d, anet-i3d, bmt, video-features (README,
 "Snippet features"). Flow comes from ``--flow_root`` (``i3d flow`` folders) or is computed (TV-L1, ~1 s per frame).
 
+``--runtime`` (window mode, Mixed_5c) runs the model in ONNX Runtime, OpenVINO or LiteRT.
+
 Existing outputs are kept (resume), outputs are written atomically; a bad video is named and skipped, an output
 that cannot be written stops the batch.
 """
@@ -21,7 +23,7 @@ import sys
 import numpy as np
 from absl import flags
 
-from i3d_keras.cli import common, video_flags
+from i3d_keras.cli import common, runtime_flags, video_flags
 from i3d_keras.snippets import LAST_POLICIES, LAYOUTS, PRESETS
 
 flags.DEFINE_string("out", None, "Folder for the feature files.", required=True)
@@ -96,13 +98,18 @@ def main(argv):
     paths = common.start(argv, usage="i3d features VIDEO... --out DIR")
     if len({stem(path) for path in paths}) < len(paths):
         common.fail("two videos have the same file name; their feature files would collide")
+    if (FLAGS.preset or FLAGS.snippet) and FLAGS.runtime != "tensorflow":
+        common.fail("snippet mode runs in TensorFlow; --runtime works with the default (window) mode")
+    if FLAGS.runtime != "tensorflow" and FLAGS.endpoint != "Mixed_5c":
+        common.fail(f"--runtime {FLAGS.runtime} exports give Mixed_5c features only, not --endpoint {FLAGS.endpoint}")
     if FLAGS.preset or FLAGS.snippet:
         return run_snippets(paths)
     from i3d_keras import I3D, files, inference
 
     with common.one_line_errors():
         options = video_flags.window_options()
-        model = I3D(weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint, dtype=FLAGS.dtype)
+        model = runtime_flags.exported_model(FLAGS.weights, output="features") or I3D(
+            weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint, dtype=FLAGS.dtype)
     output_path = lambda path: os.path.join(FLAGS.out, stem(path) + ".npy")  # noqa: E731
     done = [path for path in paths if os.path.exists(output_path(path)) and not FLAGS.overwrite]
     if done:

@@ -12,7 +12,7 @@ import sys
 
 from absl import flags
 
-from i3d_keras.cli import common
+from i3d_keras.cli import common, runtime_flags
 from i3d_keras.fvd import PROTOCOLS
 
 flags.DEFINE_enum("protocol", "original", list(PROTOCOLS), "How FVD is computed (resize, frames, covariance, square root).")
@@ -58,7 +58,8 @@ def main(argv):
 
     failures = []
     with common.one_line_errors():
-        model = None if all(fvd.Statistics.is_statistics_file(source) for source in sources) else fvd.detector()
+        model = None if all(fvd.Statistics.is_statistics_file(source) for source in sources) else (
+            runtime_flags.exported_model("kinetics400") or fvd.detector())
         (real, real_count), (fake, fake_count) = (side_statistics(source, side, model, failures)
                                                   for source, side in zip(sources, ("real", "fake")))
         distance = fvd.frechet_distance_from_statistics(real, fake, FLAGS.protocol)

@@ -8,7 +8,7 @@ import json
 
 from absl import flags
 
-from i3d_keras.cli import common, video_flags
+from i3d_keras.cli import common, runtime_flags, video_flags
 
 flags.DEFINE_integer("top", 5, "How many classes to print per video.")
 flags.DEFINE_bool("json", False, "Print one JSON object per video and line instead of a table.")
@@ -37,11 +37,12 @@ def main(argv):
 
             model = HubModel(FLAGS.hub)
         else:
-            model = I3D(weights=FLAGS.weights, input_shape=(None, 224, 224, 3), dtype=FLAGS.dtype)
+            model = runtime_flags.exported_model(FLAGS.weights) or I3D(
+                weights=FLAGS.weights, input_shape=(None, 224, 224, 3), dtype=FLAGS.dtype)
         flow_model = None
         if FLAGS.flow_weights:
-            flow_model = I3D(weights=FLAGS.flow_weights, modality="flow", input_shape=(None, 224, 224, 2),
-                             dtype=FLAGS.dtype)
+            flow_model = runtime_flags.exported_model(FLAGS.flow_weights, modality="flow") or I3D(
+                weights=FLAGS.flow_weights, modality="flow", input_shape=(None, 224, 224, 2), dtype=FLAGS.dtype)
 
     def predict_one(path, on_window):
         per_window = inference.window_outputs(model, path, on_window=on_window, **options)
