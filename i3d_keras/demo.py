@@ -102,6 +102,9 @@ class FineTuning:
 def run(clips_per_class=50, frames=16, size=112, seed=0, weights="kinetics400", quick=False, epochs=10, log=functools.partial(print, flush=True)):
     """Runs the demo and returns its numbers (accuracies are fractions in [0, 1]). ``quick``: the linear probe
     only."""
+    from i3d_keras import backend
+
+    backend.require_tensorflow("The demo (tf.data input, tf.distribute fine-tuning)")
     start = time.time()
     keras.utils.set_random_seed(seed)
     classes = len(synthetic.CLASSES)

@@ -49,6 +49,9 @@ def native_stderr_captured():
 def import_tensorflow():
     """Imports TensorFlow and initialises its devices with stderr captured; returns the module."""
     with native_stderr_captured():
+        # Keras first: it loads its backend, and under KERAS_BACKEND=torch PyTorch must be loaded before TensorFlow
+        # (TensorFlow's import loads Keras, whose import of torch then crashes the process)
+        import keras  # noqa: F401
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # initialises the devices: CUDA's lines come here

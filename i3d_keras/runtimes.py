@@ -119,7 +119,7 @@ def export(model, path, fmt, weights_name="custom", labels=None, quantize="none"
     ``quantize="float16"`` (LiteRT only) stores the weights in float16 (half the size); such an export is
     validated by its top class instead of the float32 tolerance. Returns ``path``.
     """
-    from i3d_keras import serving
+    from i3d_keras import backend, serving
 
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -128,6 +128,9 @@ def export(model, path, fmt, weights_name="custom", labels=None, quantize="none"
     if fmt == "saved_model":
         return serving.export(model, path, weights_name=weights_name, labels=labels, overwrite=overwrite)
     require(fmt)
+    backend.require_tensorflow(f"The {fmt} export")
+    if model.dtype_policy.name != "float32":
+        raise ValueError(f"the {fmt} export is float32; build the model with dtype float32, not {model.dtype_policy.name}")
     path = os.path.abspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")

@@ -238,6 +238,9 @@ def export(model, path, weights_name="custom", labels=None, overwrite=False, arc
     replaced only with ``overwrite``; a failed export or validation leaves ``path`` as it was. ``archive``
     also writes ``<path>.tar.gz``. Returns ``path``.
     """
+    from i3d_keras import backend
+
+    backend.require_tensorflow("A TF-Hub module (SavedModel) export")
     path = os.path.abspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")

@@ -190,3 +190,11 @@ def test_features_runtime_equals_tensorflows_features(kinetics_exports, kinetics
     snippet = i3d("features", "--runtime", "openvino", "--preset", "bmt", "--out", tmp_path / "s", action_video)
     assert snippet.returncode == 2 and error_lines(snippet.stderr) == [
         "error: snippet mode runs in TensorFlow; --runtime works with the default (window) mode"]
+
+
+def test_fvd_embeddings_from_an_export_equal_tensorflows(kinetics_exports, kinetics_i3d):
+    from i3d_keras import fvd
+
+    videos = np.random.default_rng(8).integers(0, 256, (3, 16, 64, 64, 3), dtype=np.uint8)
+    exported = runtimes.ExportedModel(str(kinetics_exports["onnx"]))
+    np.testing.assert_allclose(fvd.embeddings(videos, model=exported), fvd.embeddings(videos, model=kinetics_i3d), atol=1e-4)

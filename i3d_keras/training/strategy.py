@@ -18,6 +18,10 @@ def select_strategy(name="auto"):
     TensorFlow work (multi-worker needs that)."""
     import tensorflow as tf
 
+    from i3d_keras import backend
+
+    backend.require_tensorflow("Training with tf.distribute (i3d train, i3d demo)")
+
     if name not in STRATEGIES:
         raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "auto":
