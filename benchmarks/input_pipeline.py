@@ -98,9 +98,9 @@ def main():
     parser.add_argument("--skip_model", action="store_true", help="do not time the I3D training step")
     args = parser.parse_args()
 
-    from i3d_keras.data import datasets, decoding, jobs, pipeline, tfrecord
+    from i3d_keras.data import beam, datasets, decoding, pipeline, tfrecord
 
-    cores = jobs.default_workers()
+    cores = beam.default_workers()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         if args.source:
@@ -115,11 +115,12 @@ def main():
         print(f"{described}; {cores} cores; clips of {args.frames}x224x224")
 
         start = time.perf_counter()
-        report = tfrecord.write_shards(dataset, os.path.join(folder, "records"), shards=max(2, cores), workers=cores)
+        report = tfrecord.write_shards(dataset, os.path.join(folder, "records"), shards=max(2, cores),
+                                       pipeline_options=beam.pipeline_options(workers=cores))
         build = time.perf_counter() - start
         frames_written = sum(decoding.frame_count(path) or 0 for path in paths)  # at 25 fps, from the metadata
         size = sum(os.path.getsize(p) for p in tfrecord.list_shards(os.path.join(folder, "records")))
-        print(f"build-tfrecords: {report.videos} videos in {build:.1f} s on {cores} processes = "
+        print(f"build-tfrecords: {report.done} videos in {build:.1f} s on {cores} processes = "
               f"{frames_written / build:.0f} frames/s; {size / frames_written / 1024:.1f} KiB per stored frame")
 
         options = dict(training=True, batch_size=1, num_frames=args.frames)

@@ -47,17 +47,17 @@ def main():
 
     import tensorflow as tf
 
-    from i3d_keras.data import datasets, jobs, pipeline, tfrecord
+    from i3d_keras.data import beam, datasets, pipeline, tfrecord
     from i3d_keras.training import TrainConfig, model_setup
     from i3d_keras.training.run import _with_input_scaling
     from input_pipeline import write_videos
 
-    print(f"{jobs.default_workers()} cores; batch {args.batch}; SGD; RGB I3D with a 101-class head\n")
+    print(f"{beam.default_workers()} cores; batch {args.batch}; SGD; RGB I3D with a 101-class head\n")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         write_videos(os.path.join(folder, "videos"), 4)
         tfrecord.write_shards(datasets.from_folder(os.path.join(folder, "videos")), os.path.join(folder, "records"),
-                              shards=2, workers=2)
+                              shards=2, pipeline_options=beam.pipeline_options(workers=2))
         for frames in args.frames:
             data = pipeline.build_dataset(os.path.join(folder, "records"), training=True, batch_size=args.batch,
                                           num_frames=frames, dtype="uint8").repeat()

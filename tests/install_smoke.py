@@ -7,7 +7,8 @@
 2. runs this file again inside it (``--inside``), which checks, with random-init weights (no download):
    ``import tensorflow_hub``; ``i3d export`` (exit 0, quiet stderr); ``hub.load(path).signatures["default"]``,
    Keras 3 ``TFSMLayer`` and ``hub.KerasLayer`` against the Keras model (1e-5); ``i3d predict`` on a synthetic
-   clip against the model on ``load_video``'s frames; ``i3d predict --help``.
+   clip against the model on ``load_video``'s frames; ``i3d flow`` as a Beam pipeline on two local workers (its
+   fields and its dead-letter report); ``i3d predict --help``.
 
 Ends with ``smoke: N passed, N failed``; exits 1 when anything failed.
 """
@@ -145,6 +146,22 @@ def inside():
         logits = np.asarray(model(i3d_keras.preprocess_input(i3d_keras.load_video(video)[None]), training=False))
         assert top == int(logits.argmax()), (top, int(logits.argmax()))
         return f"top class {top}"
+
+    @check("i3d flow on 2 local Beam workers: fields of the known motion, failed.tsv names the bad file")
+    def _():
+        from i3d_keras.data import flow, synthetic
+
+        video, junk = os.path.join(folder, "flow_clip.avi"), os.path.join(folder, "junk.avi")
+        synthetic.write_video(video, synthetic.render_clip(0, frames=6, size=64, seed=2))
+        with open(junk, "wb") as out:
+            out.write(b"\0" * 64)
+        out = os.path.join(folder, "flow")
+        done = i3d("flow", "--method", "dis", "--workers", "2", "--short_side", "64", "--out", out, video, junk)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert flow.read_flow_folder(os.path.join(out, "flow_clip")).shape == (5, 64, 64, 2)
+        with open(os.path.join(out, "failed.tsv")) as report:
+            assert report.read().startswith(junk + "\t"), done.stderr
+        return "5 fields"
 
     @check("i3d predict --help lists its flags")
     def _():

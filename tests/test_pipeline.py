@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import clip_frames, error_lines, i3d, i3d_killed_when, write_video
-from i3d_keras.data import datasets, decoding, flow, pipeline, tfrecord
+from i3d_keras.data import beam, datasets, decoding, flow, pipeline, tfrecord
 
 SIDE, CROP, FRAMES = 64, 48, 8
 OPTIONS = tfrecord.FrameOptions(short_side=SIDE)
@@ -33,8 +33,9 @@ def video_tree(tmp_path_factory):
 def shards(video_tree, tmp_path_factory):
     folder = tmp_path_factory.mktemp("shards")
     options = tfrecord.FrameOptions(short_side=SIDE, with_flow=True)
-    report = tfrecord.write_shards(datasets.from_folder(video_tree), folder, shards=2, workers=1, options=options)
-    assert report.videos == 6 and not report.skipped and report.written_shards == 2
+    report = tfrecord.write_shards(datasets.from_folder(video_tree), folder, shards=2,
+                                   pipeline_options=beam.pipeline_options(workers=1), options=options)
+    assert report.done == 6 and not report.failures and tfrecord.count_videos(folder) == 6
     return folder
 
 
@@ -154,9 +155,10 @@ def test_bad_videos_are_skipped_counted_and_the_epoch_completes(video_tree, tmp_
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping")]
     assert len(warnings) == 4 and all(any(str(p) in w for p in bad_paths.values()) for w in warnings)
 
-    report = tfrecord.write_shards(mixed, tmp_path / "shards", shards=2, workers=1, options=OPTIONS)
-    assert report.videos == 6 and len(report.skipped) == 4
-    assert sorted(line.split(":")[0] for line in report.skipped) == sorted(map(str, bad_paths.values()))
+    report = tfrecord.write_shards(mixed, tmp_path / "shards", shards=2, pipeline_options=beam.pipeline_options(workers=1),
+                                   options=OPTIONS)
+    assert report.done == 6 and len(report.failures) == 4
+    assert sorted(path for path, _ in report.failures) == sorted(map(str, bad_paths.values()))
 
 
 def test_mirrored_strategy_splits_the_global_batch(shards, tmp_path):
@@ -185,27 +187,29 @@ def test_mirrored_strategy_splits_the_global_batch(shards, tmp_path):
 
 
 def test_build_tfrecords_command_skips_bad_files_and_survives_sigkill(video_tree, tmp_path):
+    """Killed while the videos' examples are being made: a rerun keeps what was staged and writes every video once."""
     tree = tmp_path / "tree"
     shutil.copytree(video_tree, tree)
     out = tmp_path / "records"
-    args = ("build-tfrecords", "--folder", tree, "--out", out, "--short_side", SIDE, "--shards", 6, "--workers", 1,
+    args = ("build-tfrecords", "--folder", tree, "--out", out, "--short_side", SIDE, "--shards", 3, "--workers", 2,
             "--flow")
-    shard_files = tfrecord.shard_paths(str(out), "train", 6)
-    i3d_killed_when(lambda: os.path.exists(shard_files[0]), *args)
-    finished = {path: os.stat(path).st_mtime_ns for path in shard_files if os.path.exists(path)}
-    assert 1 <= len(finished) < 6
-    for path in finished:  # whatever has its final name is complete
-        assert sum(1 for _ in tf.data.TFRecordDataset(path)) == 1
+    shard_files = tfrecord.shard_paths(str(out), "train", 3)
+    staged = lambda: [name for shard in shard_files if os.path.isdir(tfrecord.staging_folder(shard))  # noqa: E731
+                      for name in os.listdir(tfrecord.staging_folder(shard)) if name.endswith(".example")]
+    i3d_killed_when(lambda: len(staged()) >= 2, *args)
+    assert not any(os.path.exists(path) for path in shard_files)  # shards are written once every example is made
     result = i3d(*args)
     assert result.returncode == 0, result.stderr
-    assert f"{len(finished)} already complete), {6 - len(finished)} videos written, 0 skipped" in result.stderr
-    assert all(os.stat(path).st_mtime_ns == stamp for path, stamp in finished.items())
-    records = list(tf.data.TFRecordDataset(shard_files))
+    assert "6 videos in" in result.stderr and "0 already done; 0 failed" in result.stderr
+    records = [tf.train.SequenceExample.FromString(r.numpy()) for r in tf.data.TFRecordDataset(shard_files)]
+    ids = sorted(r.context.feature[tfrecord.VIDEO_ID_KEY].bytes_list.value[0].decode() for r in records)
+    assert len(ids) == 6 and len(set(ids)) == 6  # every video exactly once
     assert "6 videos in all complete shards" in result.stderr and tfrecord.count_videos(out) == 6
-    assert len(records) == 6 and not [name for name in os.listdir(out) if name.startswith(".")]
+    assert not [name for name in os.listdir(out) if name.startswith(".")]  # no staged example or temporary left
     (tree / "left" / "broken.mp4").write_bytes(b"\x00" * 64)
     again = i3d("build-tfrecords", "--folder", tree, "--out", tmp_path / "again", "--short_side", SIDE, "--workers", 1)
     assert again.returncode == 1
     assert error_lines(again.stderr) == [f"error: {tree / 'left' / 'broken.mp4'}: not a video OpenCV can decode "
                                          "(unknown format or damaged header)"]
-    assert "6 videos written, 1 skipped" in again.stderr
+    assert "6 videos in" in again.stderr and "1 failed" in again.stderr
+    assert (tmp_path / "again" / "failed.tsv").read_text().startswith(f"{tree / 'left' / 'broken.mp4'}\t")

@@ -60,13 +60,14 @@ def fail(message, code=2):
 
 @contextlib.contextmanager
 def one_line_errors():
-    """Turns a user-facing error (ValueError, OSError, a missing optional extra) into one line and exit code 2
-    (``OUTPUT_FAULT`` for an output that cannot be written) unless ``--debug``."""
+    """Turns a user-facing error (ValueError, OSError, a missing optional extra, a pipeline that cannot run) into
+    one line and exit code 2 (``OUTPUT_FAULT`` for an output that cannot be written) unless ``--debug``."""
+    from i3d_keras.data.beam import JobFailed
     from i3d_keras.runtimes import MissingExtra
 
     try:
         yield
-    except (ValueError, OSError, MissingExtra) as error:
+    except (ValueError, OSError, MissingExtra, JobFailed) as error:
         if FLAGS.debug:
             raise
         fail(str(error), OUTPUT_FAULT if isinstance(error, OutputError) else 2)

@@ -12,18 +12,17 @@ with ``--noaverage_crops``), ``timestamps`` ``[S, 2]`` in seconds, ``fps``, ``fr
 
 ``--runtime`` (window mode, Mixed_5c) runs the model in ONNX Runtime, OpenVINO or LiteRT.
 
-Existing outputs are kept (resume), outputs are written atomically; a bad video is named and skipped, an output
-that cannot be written stops the batch.
+The job is an Apache Beam pipeline (``i3d_keras.data.beam``): locally one worker process with every core for its
+model (``--workers``), on a cluster with ``--runner``. Existing outputs are kept (resume), outputs are written
+atomically; a video that cannot be read, crashes its decoder or passes ``--timeout`` is listed in
+``DIR/failed.tsv`` (exit status 1); an output that cannot be written stops the job.
 """
 
 import dataclasses
-import os
-import sys
 
-import numpy as np
 from absl import flags
 
-from i3d_keras.cli import common, runtime_flags, video_flags
+from i3d_keras.cli import beam_flags, common, runtime_flags, video_flags
 from i3d_keras.snippets import LAST_POLICIES, LAYOUTS, PRESETS
 
 flags.DEFINE_string("out", None, "Folder for the feature files.", required=True)
@@ -45,6 +44,7 @@ flags.DEFINE_string("flow_root", None, "Snippet mode: the `i3d flow --out` folde
                     "is computed, about 1 s per frame).")
 flags.DEFINE_integer("batch_size", 8, "Snippet mode: clips (snippets x crops) per model call.")
 FLAGS = flags.FLAGS
+FEATURE_WORKERS = 1  # the local runner's default: one model using every core (see README, Data at scale)
 
 
 def snippet_options():
@@ -65,60 +65,33 @@ def snippet_options():
     return dataclasses.replace(options, **changes).check()
 
 
-def stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def run_snippets(paths):
-    from i3d_keras import snippets
-
-    with common.one_line_errors():
-        options = snippet_options()
-        weights = {"rgb": FLAGS.weights, "flow": FLAGS.flow_weights}
-        models = {stream: snippets.feature_model(weights[stream], stream, options.endpoint, FLAGS.dtype)
-                  for stream in options.streams}
-    done = [p for p in paths if os.path.exists(snippets.output_paths(FLAGS.out, stem(p), options)[-1]) and not FLAGS.overwrite]
-    if done:
-        print(f"{len(done)} videos already had features (use --overwrite to redo them)", file=sys.stderr)
-
-    def features_of_one(path, on_window):
-        result = snippets.extract(path, models, options, FLAGS.flow_root, FLAGS.batch_size, on_snippet=lambda n: on_window(n - 1))
-        target = snippets.save(FLAGS.out, stem(path), result, options, path,
-                               {stream: weights[stream] for stream in options.streams})
-        return f"{path} -> {target} {list(result['features'].shape)}"
-
-    try:
-        common.for_each_video([p for p in paths if p not in done], "features", features_of_one)
-    finally:
-        if os.path.isdir(FLAGS.out):
-            snippets.write_index(FLAGS.out)
-
-
 def main(argv):
+    from i3d_keras import feature_jobs, quiet
+    from i3d_keras.data import beam
+
     paths = common.start(argv, usage="i3d features VIDEO... --out DIR")
-    if len({stem(path) for path in paths}) < len(paths):
-        common.fail("two videos have the same file name; their feature files would collide")
-    if (FLAGS.preset or FLAGS.snippet) and FLAGS.runtime != "tensorflow":
+    snippet_mode = bool(FLAGS.preset or FLAGS.snippet)
+    if snippet_mode and FLAGS.runtime != "tensorflow":
         common.fail("snippet mode runs in TensorFlow; --runtime works with the default (window) mode")
     if FLAGS.runtime != "tensorflow" and FLAGS.endpoint != "Mixed_5c":
         common.fail(f"--runtime {FLAGS.runtime} exports give Mixed_5c features only, not --endpoint {FLAGS.endpoint}")
-    if FLAGS.preset or FLAGS.snippet:
-        return run_snippets(paths)
-    from i3d_keras import I3D, files, inference
-
     with common.one_line_errors():
-        options = video_flags.window_options()
-        model = runtime_flags.exported_model(FLAGS.weights, output="features") or I3D(
-            weights=FLAGS.weights, include_top=False, final_endpoint=FLAGS.endpoint, dtype=FLAGS.dtype)
-    output_path = lambda path: os.path.join(FLAGS.out, stem(path) + ".npy")  # noqa: E731
-    done = [path for path in paths if os.path.exists(output_path(path)) and not FLAGS.overwrite]
-    if done:
-        print(f"{len(done)} videos already had features (use --overwrite to redo them)", file=sys.stderr)
-
-    def features_of_one(path, on_window):
-        features = inference.video_features(model, path, per_window=FLAGS.per_window, on_window=on_window, **options)
-        target = output_path(path)
-        files.save_npy(target, features.astype(np.float32))
-        return f"{path} -> {target} {list(features.shape)}"
-
-    common.for_each_video([path for path in paths if path not in done], "features", features_of_one)
+        pipeline_options = beam_flags.pipeline_options(workers=FEATURE_WORKERS)
+        local = FLAGS.runner == beam.LOCAL  # the local workers share the cores; a cluster's use their own
+        threads = max(1, beam.default_workers() // (FLAGS.workers or FEATURE_WORKERS)) if local else None
+        if snippet_mode:
+            options = snippet_options()
+            weights = {"rgb": FLAGS.weights, "flow": FLAGS.flow_weights}
+            job = feature_jobs.SnippetFeaturesJob(FLAGS.out, options, {s: weights[s] for s in options.streams},
+                                                  FLAGS.flow_root, FLAGS.batch_size, FLAGS.dtype, threads)
+        else:
+            if FLAGS.runtime != "tensorflow" and quiet.wanted():
+                quiet.import_tensorflow()  # an export not yet in the cache is made here, once
+            export = runtime_flags.exported_folder(FLAGS.weights)
+            job = feature_jobs.WindowFeaturesJob(FLAGS.out, FLAGS.weights, FLAGS.endpoint, FLAGS.per_window,
+                                                 video_flags.window_options(), FLAGS.dtype, export, threads)
+        feature_jobs.fetch_weights(job)  # here, once, rather than in every worker
+        report = beam_flags.run(lambda: feature_jobs.extract_features(
+            paths, job, pipeline_options, beam_flags.timeout(), FLAGS.overwrite, print_lines=True),
+            [job.output(path) for path in paths])
+    beam_flags.finish(report, FLAGS.out, "videos")

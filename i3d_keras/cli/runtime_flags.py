@@ -10,14 +10,24 @@ flags.DEFINE_enum("runtime", "tensorflow", list(RUNTIMES), "Where the model runs
 FLAGS = flags.FLAGS
 
 
-def exported_model(weights, output="logits", modality=None):
-    """None under ``--runtime tensorflow``; else the cached export of ``weights`` run in ``--runtime``, called
-    like the Keras model and returning ``output`` (``"logits"`` or ``"features"``)."""
+def exported_folder(weights, modality=None):
+    """None under ``--runtime tensorflow``; else the folder of the cached export of ``weights`` for ``--runtime``
+    (written and validated on first use)."""
     if FLAGS.runtime == "tensorflow":
         return None
     from i3d_keras import runtimes
 
     if "dtype" in FLAGS and FLAGS.dtype != "float32":
         raise ValueError(f"--dtype applies to --runtime tensorflow; the {FLAGS.runtime} export is float32")
-    fmt = RUNTIMES[FLAGS.runtime]
-    return runtimes.ExportedModel(runtimes.cached_export(weights, fmt, modality), output=output)
+    return runtimes.cached_export(weights, RUNTIMES[FLAGS.runtime], modality)
+
+
+def exported_model(weights, output="logits", modality=None):
+    """None under ``--runtime tensorflow``; else the cached export of ``weights`` run in ``--runtime``, called
+    like the Keras model and returning ``output`` (``"logits"`` or ``"features"``)."""
+    folder = exported_folder(weights, modality)
+    if folder is None:
+        return None
+    from i3d_keras import runtimes
+
+    return runtimes.ExportedModel(folder, output=output)

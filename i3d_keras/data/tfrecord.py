@@ -5,21 +5,22 @@ Feature lists: ``image/encoded`` (one JPEG per frame, 25 fps, short side 256) an
 (one PNG per consecutive frame pair: R = x, G = y quantised as in ``data.flow``, B = 0; PNG because JPEG
 would blur the two channels into each other).
 
-``write_shards`` writes ``<name>-00000-of-00016.tfrecord``...: one process per core, each shard written to a
-temporary name and renamed when complete, so a rerun skips finished shards and redoes only the others.
-Videos that cannot be read are skipped with one line each and counted.
+``write_shards`` writes ``<name>-00000-of-00016.tfrecord``... as an Apache Beam pipeline (``data.beam``): one
+example per video on any worker, then each shard written at once under a temporary name and renamed, so a rerun
+keeps finished shards and redoes only the others. Videos that cannot be read are left out and listed.
 """
 
 import dataclasses
-import functools
 import json
 import math
 import os
+import shutil
+import typing
 
 import numpy as np
 
 from i3d_keras import files
-from i3d_keras.data import decoding, flow, jobs
+from i3d_keras.data import beam, decoding, flow
 
 IMAGE_KEY = "image/encoded"
 FLOW_KEY = "flow/encoded"
@@ -106,31 +107,67 @@ def default_shard_count(videos, workers):
     return max(1, min(videos, max(4 * workers, math.ceil(videos / 256))))
 
 
-def write_shard(job, options):
-    """Worker job: writes one shard atomically from ``(path, [(sample, label_text), ...])``.
+class ShardEntry(typing.NamedTuple):
+    """One video of a shard: the shard's file, the video's place in it, the sample and its class name."""
 
-    Returns ``(written, skipped)``; ``skipped`` lists one ``"<file>: <cause>"`` line per unreadable video.
-    """
-    import tensorflow as tf
+    shard: str
+    position: int
+    sample: object
+    label_text: str
 
-    path, entries = job
-    written, skipped = 0, []
-    files.remove_leftovers(path)  # of a killed earlier run
-    with files.atomic_path(path, suffix=SUFFIX) as tmp:
-        with files.writing(path, also=(tf.errors.OpError,)), tf.io.TFRecordWriter(tmp) as writer:
-            for sample, label_text in entries:
-                try:
-                    example = video_example(sample, label_text, options)
-                except Exception as error:  # a bad video is skipped, the shard goes on
-                    message = str(error) if str(error).startswith(sample.path) else f"{sample.path}: {error}"
-                    skipped.append(message)
-                    continue
-                writer.write(example)  # a full disk is no bad video: it raises OutputError
-                written += 1
+
+def staging_folder(shard):
+    """The hidden folder beside ``shard`` where its videos' examples wait for it."""
+    folder, name = os.path.split(shard)
+    return os.path.join(folder, f".{name}.staged")
+
+
+def staged_path(shard, position):
+    """Where the example of the video at ``position`` in ``shard`` waits for the shard to be written."""
+    return os.path.join(staging_folder(shard), f"{position:06d}.example")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleJob(beam.VideoJob):
+    """Worker job: one ``ShardEntry``'s example, written (atomically) to ``staged_path``; kept from an earlier run."""
+
+    options: FrameOptions = FrameOptions()
+    tensorflow = True  # the examples are TensorFlow protos
+
+    def setup(self):
+        _cv2().setNumThreads(1)  # one process per core
+
+    def path_of(self, entry):
+        return entry.sample.path
+
+    def output(self, entry):
+        return staged_path(entry.shard, entry.position)
+
+    def __call__(self, entry):
+        path = self.output(entry)
+        if not os.path.exists(path):
+            files.write_bytes(path, video_example(entry.sample, entry.label_text, self.options))
+        return None, 1
+
+
+def write_shard(shard, positions, skipped):
+    """Writes ``shard`` from its staged examples (``positions``, in order) and its summary, atomically, then drops
+    the staged examples. A shard that exists already (Beam retried this step) is left as it is."""
+    from i3d_keras import quiet
+
+    if os.path.exists(shard):
+        return shard
+    tf = quiet.import_tensorflow() if quiet.wanted() else __import__("tensorflow")
+    with files.atomic_path(shard, suffix=SUFFIX) as tmp:
+        with files.writing(shard, also=(tf.errors.OpError,)), tf.io.TFRecordWriter(tmp) as writer:
+            for position in sorted(positions):
+                with open(staged_path(shard, position), "rb") as example:
+                    writer.write(example.read())
         # the shard's summary goes first: a shard that has its final name always has its summary
-        with files.atomic_path(path + ".json") as summary, open(summary, "w", encoding="utf-8") as out:
-            json.dump({"videos": written, "skipped": skipped}, out, indent=1)
-    return written, skipped
+        with files.atomic_path(shard + ".json") as summary, open(summary, "w", encoding="utf-8") as out:
+            json.dump({"videos": len(positions), "skipped": sorted(skipped)}, out, indent=1)
+    shutil.rmtree(staging_folder(shard), ignore_errors=True)
+    return shard
 
 
 def shard_summary(path):
@@ -141,72 +178,74 @@ def shard_summary(path):
 
 def count_videos(source):
     """The number of videos in the TFRecords ``source`` (from the shard summaries; counted when absent)."""
-    import tensorflow as tf
-
     total = 0
     for path in list_shards(source):
         try:
             total += shard_summary(path)["videos"]
         except OSError:
+            import tensorflow as tf
+
             total += sum(1 for _ in tf.data.TFRecordDataset(path))
     return total
 
 
-@dataclasses.dataclass
-class BuildReport:
-    """What ``write_shards`` did: shards written now and found complete, videos written, skipped lines."""
-
-    shards: list
-    written_shards: int = 0
-    existing_shards: int = 0
-    videos: int = 0
-    skipped: list = dataclasses.field(default_factory=list)
-    failed_shards: list = dataclasses.field(default_factory=list)
-
-    def describe(self):
-        return (f"{len(self.shards)} shards ({self.written_shards} written now, {self.existing_shards} already "
-                f"complete), {self.videos} videos written, {len(self.skipped)} skipped, "
-                f"{len(self.failed_shards)} shards failed")
-
-    def total_videos(self):
-        """Videos in all complete shards, this run's and earlier runs'."""
-        return sum(shard_summary(path)["videos"] for path in self.shards if os.path.exists(path))
+def shard_entries(dataset, folder, name, shards):
+    """``{shard path: [ShardEntry...]}``: shard ``k`` holds videos ``k, k + shards, ...``, so every shard mixes
+    the classes."""
+    return {path: [ShardEntry(path, position, sample, dataset.labels.names[sample.label])
+                   for position, sample in enumerate(dataset.samples[index::shards])]
+            for index, path in enumerate(shard_paths(folder, name, shards))}
 
 
-def write_shards(dataset, folder, name="train", shards=None, workers=None, options=FrameOptions(), on_shard=None):
-    """Writes ``dataset`` (a ``datasets.VideoDataset``) as TFRecord shards in ``folder``, plus ``labels.txt``.
+def write_shards(dataset, folder, name="train", shards=None, pipeline_options=None, options=FrameOptions(),
+                 timeout=None, print_lines=False):
+    """Writes ``dataset`` (a ``datasets.VideoDataset``) as TFRecord shards in ``folder``, plus ``labels.txt``, as an
+    Apache Beam pipeline (``pipeline_options``: ``beam.pipeline_options(...)``, default the local runner).
 
-    Shard ``k`` holds videos ``k, k + shards, ...``, so every shard mixes the classes. Existing shards are kept
-    (resume). ``on_shard(report)`` is called after each shard. Returns a ``BuildReport``.
+    Each video's example is made by one worker and staged; each shard is then written at once from its staged
+    examples, so a shard is complete or absent, and a rerun keeps complete shards and staged examples. A video
+    that fails is left out of its shard and named in the shard's summary; ``folder/failed.tsv`` lists those of
+    every complete shard. Returns a ``beam.JobReport`` (``failures``: this run's; ``existing``: videos in shards
+    complete before).
     """
     if not len(dataset):
         raise ValueError(f"{dataset.name}: no videos to write")
-    workers = workers or jobs.default_workers()
-    shards = shards or default_shard_count(len(dataset), workers)
+    pipeline_options = pipeline_options or beam.pipeline_options()
+    shards = shards or default_shard_count(len(dataset), beam.default_workers())
     os.makedirs(folder, exist_ok=True)
     dataset.labels.save(os.path.join(folder, "labels.txt"))
-    paths = shard_paths(folder, name, shards)
-    report = BuildReport(paths)
-    todo = []
-    for index, path in enumerate(paths):
-        if os.path.exists(path):
-            report.existing_shards += 1
-        else:
-            entries = [(sample, dataset.labels.names[sample.label]) for sample in dataset.samples[index::shards]]
-            todo.append((path, entries))
-    for (path, _), result, error in jobs.run_parallel(functools.partial(write_shard, options=options), todo, workers,
-                                                      tensorflow=True):
-        if isinstance(error, files.OutputError):
-            raise error  # the machine's fault: the other shards would fail alike; a rerun keeps the finished ones
-        if error is not None:
-            report.failed_shards.append(f"{path}: {type(error).__name__}: {error}")
-        else:
-            report.written_shards += 1
-            report.videos += result[0]
-            report.skipped += result[1]
-        if on_shard:
-            on_shard(report)
+    entries = shard_entries(dataset, folder, name, shards)
+    todo, _ = beam.pending({path: path for path in entries})
+    items = [entry for path in todo for entry in entries[path]]
+    job = ExampleJob(options)
+    apache_beam = beam.apache_beam()
+
+    def build(pipeline):
+        results = pipeline | "Videos" >> apache_beam.Create(items) | "Examples" >> beam.for_each_video(
+            job, timeout, print_lines)
+        staged = results.done | "ByShard" >> apache_beam.Map(lambda done: (done[0].shard, done[0].position))
+        failed = results.failed | "FailedByShard" >> apache_beam.Map(
+            lambda failure: (failure[0].shard, f"{failure[0].sample.path}: {failure[1]}"))
+        shards_to_write = (pipeline | "Shards" >> apache_beam.Create(todo)
+                           | "Keyed" >> apache_beam.Map(lambda shard: (shard, None)))
+        _ = ({"shard": shards_to_write, "staged": staged, "failed": failed}
+             | "Group" >> apache_beam.CoGroupByKey()
+             | "Write" >> apache_beam.MapTuple(lambda shard, parts: write_shard(shard, list(parts["staged"]),
+                                                                                list(parts["failed"]))))
+
+    report = beam.run(build, folder, pipeline_options, job.unit)
+    report.existing = sum(shard_summary(path)["videos"] for path in entries if path not in todo)
+    report.failures = [failure for path in todo if os.path.exists(path) for failure in _skipped(path, entries[path])]
+    beam.write_failure_report(folder, [failure for path in entries if os.path.exists(path)
+                                       for failure in _skipped(path, entries[path])])
     return report
+
+
+def _skipped(shard, entries):
+    """``[(path, cause)]`` of the videos left out of ``shard`` (its summary's lines, ``"<path>: <cause>"``)."""
+    paths = {entry.sample.path for entry in entries}
+    return [(path, cause) for path, cause in (line.split(": ", 1) for line in shard_summary(shard)["skipped"])
+            if path in paths]
 
 
 def list_shards(source):

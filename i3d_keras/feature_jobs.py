@@ -1,0 +1,123 @@
+"""The per-video jobs of ``i3d features``, as ``data.beam.VideoJob``s: window features to ``<name>.npy``, snippet
+features (``snippets``) to ``<name>.npz``. Each loads its model once per worker process (``setup``) and writes its
+file atomically; ``extract_features`` runs one over many videos as an Apache Beam pipeline."""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from i3d_keras import files
+from i3d_keras.data import beam
+
+
+def stem(path):
+    """A video's output name: its file name without the extension."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _start_tensorflow(threads):
+    """TensorFlow with ``threads`` threads per operation when given (the child imported it quietly)."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return tf
+
+
+@dataclasses.dataclass
+class WindowFeaturesJob(beam.VideoJob):
+    """``--endpoint`` features of ``window``-frame windows, averaged over the video (``[C]``) or kept per window
+    (``per_window``: ``[windows, C]``). ``export``: an exported model's folder (``runtimes``) run instead of Keras."""
+
+    out: str
+    weights: str = "kinetics400"
+    endpoint: str = "Mixed_5c"
+    per_window: bool = False
+    window_options: dict = dataclasses.field(default_factory=dict)
+    dtype: str = None
+    export: str = None
+    threads: int = None
+    tensorflow = True
+
+    def output(self, path):
+        return os.path.join(self.out, stem(path) + ".npy")
+
+    def setup(self):
+        if self.export:
+            from i3d_keras import runtimes
+
+            self.model = runtimes.ExportedModel(self.export, output="features", threads=self.threads)
+            return
+        _start_tensorflow(self.threads)
+        from i3d_keras import I3D
+
+        self.model = I3D(weights=self.weights, include_top=False, final_endpoint=self.endpoint, dtype=self.dtype)
+
+    def __call__(self, path):
+        from i3d_keras import inference
+
+        features = inference.video_features(self.model, path, per_window=self.per_window, **self.window_options)
+        target = self.output(path)
+        files.save_npy(target, features.astype(np.float32))
+        return f"{path} -> {target} {list(features.shape)}", 1
+
+
+@dataclasses.dataclass
+class SnippetFeaturesJob(beam.VideoJob):
+    """Snippet features of each video (``snippets.extract`` with ``options``), saved by ``snippets.save``.
+    ``weights``: ``{stream: weight set}``; ``flow_root``: ``i3d flow`` folders (else TV-L1 is computed)."""
+
+    out: str
+    options: object = None
+    weights: dict = dataclasses.field(default_factory=dict)
+    flow_root: str = None
+    batch_size: int = 8
+    dtype: str = None
+    threads: int = None
+    tensorflow = True
+
+    def output(self, path):
+        from i3d_keras import snippets
+
+        return snippets.output_paths(self.out, stem(path), self.options)[-1]
+
+    def setup(self):
+        _start_tensorflow(self.threads)
+        from i3d_keras import snippets
+
+        self.models = {stream: snippets.feature_model(self.weights[stream], stream, self.options.endpoint, self.dtype)
+                       for stream in self.options.streams}
+
+    def __call__(self, path):
+        from i3d_keras import snippets
+
+        result = snippets.extract(path, self.models, self.options, self.flow_root, self.batch_size)
+        target = snippets.save(self.out, stem(path), result, self.options, path,
+                               {stream: self.weights[stream] for stream in self.options.streams})
+        return f"{path} -> {target} {list(result['features'].shape)}", 1
+
+
+def fetch_weights(job):
+    """Downloads and converts the registered weight sets ``job`` uses (a worker then finds them in the cache)."""
+    from i3d_keras import weights
+
+    names = list(job.weights.values()) if isinstance(job.weights, dict) else [job.weights]
+    for name in names:
+        if not getattr(job, "export", None) and weights.lookup(name) is not None:
+            weights.weights_file(name)
+
+
+def extract_features(paths, job, options=None, timeout=None, overwrite=False, print_lines=False):
+    """The feature file of every video in ``paths`` (``job``: a ``WindowFeaturesJob`` or ``SnippetFeaturesJob``)
+    as a pipeline, skipping existing files unless ``overwrite``; snippet mode also rewrites ``index.json``.
+    Returns a ``beam.JobReport``; failures are in ``<out>/failed.tsv``."""
+    try:
+        return beam.process_videos({path: job.output(path) for path in paths}, job, job.out, options, timeout,
+                                   overwrite, print_lines)
+    finally:
+        if isinstance(job, SnippetFeaturesJob) and os.path.isdir(job.out):
+            from i3d_keras import snippets
+
+            snippets.write_index(job.out)
