@@ -66,7 +66,7 @@ def snippet_options():
 
 
 def main(argv):
-    from i3d_keras import feature_jobs, quiet
+    from i3d_keras import feature_jobs
     from i3d_keras.data import beam
 
     paths = common.start(argv, usage="i3d features VIDEO... --out DIR")
@@ -85,9 +85,7 @@ def main(argv):
             job = feature_jobs.SnippetFeaturesJob(FLAGS.out, options, {s: weights[s] for s in options.streams},
                                                   FLAGS.flow_root, FLAGS.batch_size, FLAGS.dtype, threads)
         else:
-            if FLAGS.runtime != "tensorflow" and quiet.wanted():
-                quiet.import_tensorflow()  # an export not yet in the cache is made here, once
-            export = runtime_flags.exported_folder(FLAGS.weights)
+            export = runtime_flags.exported_folder(FLAGS.weights)  # an export not yet in the cache is made here
             job = feature_jobs.WindowFeaturesJob(FLAGS.out, FLAGS.weights, FLAGS.endpoint, FLAGS.per_window,
                                                  video_flags.window_options(), FLAGS.dtype, export, threads)
         feature_jobs.fetch_weights(job)  # here, once, rather than in every worker

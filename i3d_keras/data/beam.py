@@ -49,7 +49,6 @@ class VideoJob:
     options) and define ``__call__(item) -> (line, amount)``: a line saying what was written, and an amount to
     count (fields, videos). ``setup()`` runs once per child before its first item."""
 
-    unit = "videos"
     tensorflow = False  # whether the child imports TensorFlow first (quietly, before the job is unpickled)
 
     def setup(self):
@@ -186,8 +185,7 @@ def _do_fn_class():
         def setup(self):
             self.runner = IsolatedRunner(self.job, self.timeout)
             self.done = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "videos")
-            unit = self.job.unit
-            self.amount = None if unit == "videos" else beam.metrics.Metrics.counter(METRICS_NAMESPACE, unit)
+            self.amount = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "amount")
             self.failed = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "failed")
 
         def process(self, item):
@@ -202,8 +200,7 @@ def _do_fn_class():
                 yield beam.pvalue.TaggedOutput("failed", (item, _cause(self.job.path_of(item), error)))
                 return
             self.done.inc()
-            if self.amount:
-                self.amount.inc(amount)
+            self.amount.inc(amount)
             if self.print_lines and line:
                 print(line, flush=True)
             yield item, amount
@@ -216,8 +213,7 @@ def _do_fn_class():
 
 def for_each_video(job, timeout=None, print_lines=False):
     """The ``PTransform`` items -> ``(item, amount)`` of ``job`` (output ``done``), with an output ``failed`` of
-    ``(item, cause)``;
-    the items are reshuffled first so that every worker gets a share of a long list."""
+    ``(item, cause)``; the items are reshuffled first so that every worker gets a share of a long list."""
     beam = apache_beam()
 
     @beam.ptransform_fn
@@ -309,9 +305,9 @@ def _counter(result, name):
     return sum(counter.committed or 0 for counter in counters)
 
 
-def run(build, out, options, unit, existing=0):
-    """Builds a pipeline with ``build(pipeline)`` (which writes the dead-letter report into ``out``), runs it to
-    the end and returns a ``JobReport``. A failed pipeline raises; an ``OutputError`` inside it is raised as one."""
+def run(build, options, existing=0):
+    """Builds a pipeline with ``build(pipeline)``, runs it to the end and returns a ``JobReport`` (its ``failures``
+    are the caller's to fill in). A failed pipeline raises; an ``OutputError`` inside it is raised as one."""
     beam = apache_beam()
     runner, pipeline_options_ = options
     started = time.monotonic()
@@ -322,9 +318,7 @@ def run(build, out, options, unit, existing=0):
         result.wait_until_finish()
     except Exception as error:
         raise output_error_in(error) or JobFailed(_last_line(error)) from error
-    done = _counter(result, "videos")
-    return JobReport(done, existing, done if unit == "videos" else _counter(result, unit), read_failures(out),
-                     time.monotonic() - started)
+    return JobReport(_counter(result, "videos"), existing, _counter(result, "amount"), [], time.monotonic() - started)
 
 
 def _last_line(error):
@@ -352,7 +346,6 @@ class FlowJob(VideoJob):
     short_side: int = decoding.SHORT_SIDE
     image_format: str = "png"
     visualize: bool = False
-    unit = "fields"
 
     def setup(self):
         decoding._cv2().setNumThreads(1)  # one process per core: OpenCV's own threads would oversubscribe
@@ -362,8 +355,7 @@ class FlowJob(VideoJob):
 
     def __call__(self, path):
         folder = self.output(path)
-        fields = flow.write_flow_folder(folder, flow.video_flow(path, self.method, self.fps, self.short_side),
-                                        self.method, self.fps, self.image_format)
+        fields = flow.compute_flow_folder(path, folder, self.method, self.fps, self.short_side, self.image_format)
         if self.visualize:
             flow.write_flow_picture(folder, folder + ".flow.png")
         return f"{path} -> {folder} [{fields} fields]", fields
@@ -391,7 +383,9 @@ def process_videos(outputs, job, out, options=None, timeout=None, overwrite=Fals
         results = pipeline | "Videos" >> beam.Create(todo) | "Run" >> for_each_video(job, timeout, print_lines)
         _ = results.failed | "Report" >> write_failures(out, job)
 
-    return run(build, out, options or pipeline_options(), job.unit, existing)
+    report = run(build, options or pipeline_options(), existing)
+    report.failures = read_failures(out)
+    return report
 
 
 def compute_flow(paths, job, options=None, timeout=None, overwrite=False, print_lines=False):

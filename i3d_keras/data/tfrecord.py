@@ -233,11 +233,11 @@ def write_shards(dataset, folder, name="train", shards=None, pipeline_options=No
              | "Write" >> apache_beam.MapTuple(lambda shard, parts: write_shard(shard, list(parts["staged"]),
                                                                                 list(parts["failed"]))))
 
-    report = beam.run(build, folder, pipeline_options, job.unit)
+    report = beam.run(build, pipeline_options)
     report.existing = sum(shard_summary(path)["videos"] for path in entries if path not in todo)
-    report.failures = [failure for path in todo if os.path.exists(path) for failure in _skipped(path, entries[path])]
-    beam.write_failure_report(folder, [failure for path in entries if os.path.exists(path)
-                                       for failure in _skipped(path, entries[path])])
+    skipped = {path: _skipped(path, entries[path]) for path in entries if os.path.exists(path)}
+    report.failures = [failure for path in todo for failure in skipped.get(path, [])]
+    beam.write_failure_report(folder, [failure for failures in skipped.values() for failure in failures])
     return report
 
 
