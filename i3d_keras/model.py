@@ -9,11 +9,10 @@ import collections
 import contextlib
 import functools
 import logging
-import os
 
 import keras
 
-from i3d_keras import layers
+from i3d_keras import backend, layers
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +105,13 @@ def build_trunk(x, rank=3, final_endpoint="Mixed_5c"):
 @functools.lru_cache(maxsize=None)
 def native_bfloat16():
     """Whether TensorFlow computes bfloat16 natively here: a GPU, or a CPU with AVX512-BF16 or AMX-BF16 and
-    oneDNN on. Elsewhere (AVX2 CPUs) bfloat16 is emulated by Eigen kernels: on this project's machines 12x
-    slower than float32 (51 s vs 4.1 s per 64-frame clip) and logits within 0.7 of float32's instead of 0.25."""
+    oneDNN on. Elsewhere (AVX2 CPUs) bfloat16 is emulated by Eigen kernels: with AVX2 kernels 28x slower than
+    float32 on oneDNN (7.4 s vs 0.26 s per 16-frame clip), and logits within 0.7 of float32's instead of 0.25."""
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
         return True
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false"):
+    if backend.tensorflow_runs_eigen_kernels():
         return False
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
@@ -120,6 +119,17 @@ def native_bfloat16():
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.lru_cache(maxsize=None)
+def warn_if_slow_kernels():
+    """Warns (once) when TensorFlow started before ``i3d_keras`` on an x86 CPU where it leaves its oneDNN kernels
+    off (no AVX512-VNNI/BF16 or AMX): its Eigen kernels run I3D 1.4-2.2x slower there, even with separable max
+    pools. An explicit ``TF_ENABLE_ONEDNN_OPTS=0`` is not warned of."""
+    if backend.onednn_expected() and backend.tensorflow_runs_eigen_kernels():
+        log.warning("TensorFlow started before i3d_keras, with its oneDNN kernels off (its default on CPUs "
+                    "without AVX512-VNNI/BF16 or AMX): I3D runs up to 2x slower. Import i3d_keras before "
+                    "tensorflow and keras, or set TF_ENABLE_ONEDNN_OPTS=1")
 
 
 @contextlib.contextmanager
@@ -220,6 +230,7 @@ def I3D(
         input_shape = (None, 224, 224, channels) if include_top else (None, None, None, channels)
     _check_input_shape(tuple(input_shape), channels, include_top)
 
+    warn_if_slow_kernels()
     with dtype_policy(dtype):
         inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
         x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")

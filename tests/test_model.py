@@ -1,5 +1,11 @@
 """The Keras I3D: architecture, names, constructor arguments and head replacement."""
 
+import os
+import platform
+import subprocess
+import sys
+
+import keras
 import numpy as np
 import pytest
 
@@ -152,3 +158,56 @@ def test_split_model_rejects_what_it_cannot_split(random_rgb):
         split_model(random_rgb, "Conv3d_1a_7x7")
     with pytest.raises(ValueError, match="ends before"):
         split_model(I3D(weights=None, include_top=False, final_endpoint="Mixed_3b"), "Mixed_3c")
+
+
+KERNEL_CHECK = """
+import os, sys
+if sys.argv[1] == "tensorflow-first":
+    import tensorflow  # TensorFlow reads TF_ENABLE_ONEDNN_OPTS as it starts: 0 here, as it defaults on AVX2 CPUs
+    os.environ.pop("TF_ENABLE_ONEDNN_OPTS")
+    if sys.argv[2] == "user-chose-eigen":
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+import i3d_keras
+from tensorflow.python.util import _pywrap_util_port
+model = i3d_keras.I3D(weights=None, include_top=False, input_shape=(8, 32, 32, 3))
+i3d_keras.I3D(weights=None, include_top=False, input_shape=(8, 32, 32, 3))
+pools = {type(layer).__name__ for layer in model.layers if "MaxPool" in layer.name}
+print(os.environ["TF_ENABLE_ONEDNN_OPTS"], _pywrap_util_port.IsMklEnabled(), *sorted(pools))
+"""
+
+
+def _kernel_check(*args, onednn=None):
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update({"TF_ENABLE_ONEDNN_OPTS": onednn} if onednn else {}, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", KERNEL_CHECK, *args], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split(), result.stderr.count("oneDNN kernels off")
+
+
+@pytest.mark.skipif((sys.platform, platform.machine()) != ("linux", "x86_64"),
+                    reason="TensorFlow's oneDNN switch is an x86 Linux matter")
+def test_importing_i3d_keras_turns_onednn_on_and_warns_once_when_tensorflow_started_first():
+    # imported first, i3d_keras turns oneDNN on (TensorFlow leaves it off on AVX2 CPUs), unless the user said no;
+    # on Eigen kernels the max pools are separable
+    assert _kernel_check("i3d-keras-first", "-") == (["1", "True", "MaxPooling3D"], 0)
+    assert _kernel_check("i3d-keras-first", "-", onednn="0") == (["0", "False", "SeparablePooling3D"], 0)
+    # TensorFlow started with oneDNN off (as on an AVX2 CPU): too late to turn it on, so one warning
+    assert _kernel_check("tensorflow-first", "-", onednn="0") == (["1", "False", "SeparablePooling3D"], 1)
+    chose_eigen = _kernel_check("tensorflow-first", "user-chose-eigen", onednn="0")
+    assert chose_eigen == (["0", "False", "SeparablePooling3D"], 0)
+
+
+def test_the_eigen_kernels_model_has_separable_max_pools_and_the_same_logits_exactly(monkeypatch):
+    from i3d_keras import backend, layers
+
+    keras.utils.set_random_seed(5)
+    model = I3D(weights=None, input_shape=(None, 224, 224, 3))
+    monkeypatch.setattr(backend, "tensorflow_runs_eigen_kernels", lambda: True)
+    separable = I3D(weights=None, input_shape=(None, 224, 224, 3))
+    separable.set_weights(model.get_weights())
+    pools = [(layer.name, type(layer)) for layer in separable.layers if "MaxPool" in layer.name]
+    assert len(pools) == 4 + 9 and {kind for _, kind in pools} == {layers.SeparablePooling3D}
+    assert [name for name, _ in pools] == [layer.name for layer in model.layers if "MaxPool" in layer.name]
+    clip = np.random.default_rng(2).uniform(-1, 1, (1, 12, 224, 224, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(separable(clip, training=False)), np.asarray(model(clip, training=False)))
