@@ -6,11 +6,14 @@ for importing TensorFlow.
 
 import importlib
 import os
+import platform
 
 # TensorFlow turns its oneDNN kernels on by default only on x86 CPUs with AVX512-VNNI, AVX512-BF16 or AMX, and
-# runs Eigen kernels elsewhere; on AVX2 CPUs oneDNN runs I3D about 2x faster (``benchmarks/inference.py --cpu
-# avx2``). It is read once, when TensorFlow starts: ``model.warn_if_slow_kernels`` tells when that was too early.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# runs Eigen kernels elsewhere; on AVX2 CPUs oneDNN runs I3D 2.1-2.6x faster (``benchmarks/inference.py --cpu
+# avx2``). Measured on x86 only, so set on x86 only. It is read once, when TensorFlow starts:
+# ``model.warn_if_slow_kernels`` tells when that was too early.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
 
