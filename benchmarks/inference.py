@@ -60,7 +60,7 @@ TORCH_PEERS = ("torch-eager", "torch-compile")
 CHECK_FRAMES = 16  # the PyTorch peer is checked against Keras on a clip of this length before it is timed
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
 # keras-no-onednn: TensorFlow's own default on x86 CPUs without AVX512-VNNI/BF16 or AMX (Eigen kernels), which
-# i3d_keras overrides (i3d_keras.backend.prefer_onednn)
+# ``import i3d_keras`` overrides (see i3d_keras/__init__.py); the model's max pools are separable there
 ENVIRONMENTS = {"keras-no-onednn": {"TF_ENABLE_ONEDNN_OPTS": "0"},
                 "keras-no-onednn-3d-pools": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 # --cpu avx2: every library's kernels limited to AVX2 + FMA on an AVX-512 machine

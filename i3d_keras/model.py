@@ -128,7 +128,7 @@ def warn_if_slow_kernels():
     pools. An explicit ``TF_ENABLE_ONEDNN_OPTS=0`` is not warned of."""
     if backend.onednn_expected() and backend.tensorflow_runs_eigen_kernels():
         log.warning("TensorFlow started before i3d_keras, with its oneDNN kernels off (its default on CPUs "
-                    "without AVX512-VNNI/BF16 or AMX): I3D runs up to 2x slower. Import i3d_keras before "
+                    "without AVX512-VNNI/BF16 or AMX): I3D runs 1.4-2.2x slower. Import i3d_keras before "
                     "tensorflow and keras, or set TF_ENABLE_ONEDNN_OPTS=1")
 
 
