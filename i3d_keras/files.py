@@ -128,6 +128,19 @@ def save_npy(path, array):
     write_bytes(path, buffer.getvalue())
 
 
+def atomic_symlink(target, path):
+    """Makes ``path`` a symbolic link to ``target`` (relative to ``path``'s folder), replacing a link there in one
+    rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with writing(path):
+        os.makedirs(folder, exist_ok=True)
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_folder(path):
     """Yields a temporary folder beside ``path``; on success it replaces ``path``, on error it is removed.

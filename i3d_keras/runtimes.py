@@ -1,5 +1,5 @@
-"""I3D outside TensorFlow: exports for ONNX Runtime, OpenVINO and LiteRT, each validated in its own runtime, and
-``ExportedModel``, which calls any of them like a Keras model.
+"""I3D outside TensorFlow: exports for ONNX Runtime, OpenVINO, LiteRT and PyTorch, each validated in its own
+runtime, and ``ExportedModel``, which calls any of them like a Keras model.
 
 An export is a folder, written atomically like the TF-Hub module (``serving.py``):
 
@@ -10,7 +10,10 @@ An export is a folder, written atomically like the TF-Hub module (``serving.py``
   compared with the Keras model on a fixed random clip (float32: max |difference| <= 1e-4, else the export fails).
 
 3-D pools are exported as ``layers.SeparablePooling3D`` (exact), so the LiteRT file holds builtin operators only.
-The runtimes are optional extras: ``pip install "i3d-keras[onnx]"``, ``[openvino]``, ``[litert]``.
+The PyTorch formats are drop-ins for files on dead links (``torch_i3d``): ``torchscript`` writes
+``i3d_torchscript.pt``, StyleGAN-V's FVD detector interface; ``pytorch-i3d`` writes ``pytorch_i3d.pt``, the
+``InceptionI3d`` state dict of piergiaj/pytorch-i3d and TATS. ``tf1_hub`` is ``hub_v1.export``.
+The runtimes are optional extras: ``pip install "i3d-keras[onnx]"``, ``[openvino]``, ``[litert]``, ``[torch]``.
 """
 
 import contextlib
@@ -24,9 +27,12 @@ import numpy as np
 from i3d_keras import files
 from i3d_keras.data.decoding import CROP_SIZE
 
-FORMATS = ("saved_model", "onnx", "openvino", "litert")
-RUNTIMES = {"tensorflow": "saved_model", "onnxruntime": "onnx", "openvino": "openvino", "litert": "litert"}
-MODEL_FILES = {"onnx": "i3d.onnx", "openvino": "i3d.xml", "litert": "i3d.tflite"}
+FORMATS = ("saved_model", "tf1_hub", "onnx", "openvino", "litert", "torchscript", "pytorch-i3d")
+RUNTIMES = {"tensorflow": "saved_model", "onnxruntime": "onnx", "openvino": "openvino", "litert": "litert",
+            "torch": "torchscript"}
+MODEL_FILES = {"onnx": "i3d.onnx", "openvino": "i3d.xml", "litert": "i3d.tflite", "torchscript": "i3d_torchscript.pt",
+               "pytorch-i3d": "pytorch_i3d.pt"}
+TORCH_FORMATS = ("torchscript", "pytorch-i3d")
 # LiteRT only. Dynamic-range quantisation is not offered: the converter leaves CONV_3D weights in float32 (measured:
 # the same file, the same logits), so it would be a float32 export by another name.
 QUANTIZATIONS = ("none", "float16")
@@ -37,6 +43,8 @@ _NEEDS = {  # format -> (module, extra) it needs to export and to run
     "onnx": (("onnxruntime", "onnx"), ("onnx", "onnx"), ("tf2onnx", "onnx")),
     "openvino": (("openvino", "openvino"),),
     "litert": (("ai_edge_litert", "litert"),),
+    "torchscript": (("torch", "torch"),),
+    "pytorch-i3d": (("torch", "torch"),),
 }
 
 
@@ -88,7 +96,29 @@ def _converter_options(quantize):
     return {}
 
 
+_TORCH_USE = {
+    "torchscript": "A drop-in for StyleGAN-V's FVD detector `i3d_torchscript.pt`: `detector = torch.jit.load(path)` "
+    "(no i3d-keras needed), then `detector(videos, rescale=True, resize=True, return_features=True)` on float "
+    "`videos` `[batch, 3, frames, height, width]`: `rescale` maps 0..255 to [-1, 1] (`x / 255 * 2 - 1`), `resize` "
+    "resizes every frame to 224x224 (trilinear, `align_corners=False`, frames kept), `return_features=True` gives "
+    "the {classes} logits averaged over time (before the softmax), `False` their softmax. `.to(device)` moves it.",
+    "pytorch-i3d": "The `InceptionI3d` state dict of piergiaj/pytorch-i3d and TATS (keys `Conv3d_1a_7x7.conv3d.weight`, "
+    "`Mixed_4b.b1b.bn.running_mean`, ..., `logits.conv3d.bias`): `model.load_state_dict(torch.load(path))` loads "
+    "it strictly. Copy it to the name your code opens (`i3d_pretrained_400.pt` for TATS and cd-fvd, "
+    "`rgb_imagenet.pt` for pytorch-i3d).",
+}
+
+
 def _model_card(fmt, modality, weights_name, classes, quantize, report):
+    if fmt in TORCH_FORMATS:
+        return f"""# I3D {modality} ({weights_name}), {fmt}
+
+Exported by i3d-keras: the Inflated 3D ConvNet (Carreira & Zisserman, CVPR 2017), {classes} classes, float32.
+
+- File: `{MODEL_FILES[fmt]}`. {_TORCH_USE[fmt].format(classes=classes)}
+- Checked at export against the Keras model on a random {VALIDATION_FRAMES}-frame clip: max |difference| of the
+  logits {report['max_abs_difference']:.2g} (`validation.json`). Class names: `labels.txt` (line i = class i).
+"""
     inputs = "`rgb` `[batch, frames, 224, 224, 3]` and `flow` `[batch, frames, 224, 224, 2]`" if modality == \
         "two-stream" else f"`video` `[batch, frames, 224, 224, {2 if modality == 'flow' else 3}]`"
     features = "" if modality == "two-stream" else " and `features` `[batch, 1024]` (Mixed_5c averaged)"
@@ -108,8 +138,8 @@ Exported by i3d-keras: the Inflated 3D ConvNet (Carreira & Zisserman, CVPR 2017)
 
 
 def runtime_of(fmt):
-    """The runtime that runs format ``fmt``: ``onnx`` -> ``onnxruntime``."""
-    return next(runtime for runtime, f in RUNTIMES.items() if f == fmt)
+    """The runtime that runs format ``fmt``: ``onnx`` -> ``onnxruntime``, ``pytorch-i3d`` -> ``torch``."""
+    return "torch" if fmt in TORCH_FORMATS else next(runtime for runtime, f in RUNTIMES.items() if f == fmt)
 
 
 def export(model, path, fmt, weights_name="custom", labels=None, quantize="none", overwrite=False):
@@ -127,6 +157,10 @@ def export(model, path, fmt, weights_name="custom", labels=None, quantize="none"
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, and not 'none' only for litert")
     if fmt == "saved_model":
         return serving.export(model, path, weights_name=weights_name, labels=labels, overwrite=overwrite)
+    if fmt == "tf1_hub":
+        from i3d_keras import hub_v1
+
+        return hub_v1.export(model, path, weights_name=weights_name, overwrite=overwrite)
     require(fmt)
     backend.require_tensorflow(f"The {fmt} export")
     if model.dtype_policy.name != "float32":
@@ -138,9 +172,17 @@ def export(model, path, fmt, weights_name="custom", labels=None, quantize="none"
     files.remove_leftovers(path)
     with files.atomic_folder(path) as staging:
         options = _converter_options(quantize) if fmt == "litert" else {}
+        if isinstance(model.input, dict) and fmt in TORCH_FORMATS:
+            raise ValueError(f"the {fmt} format holds one stream; export the RGB or the flow model")
         with files.writing(path), _quiet(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # Keras' tf2onnx shim asks numpy for np.object
-            portable_model(model).export(os.path.join(staging, MODEL_FILES[fmt]), format=fmt, verbose=False, **options)
+            if fmt in TORCH_FORMATS:
+                from i3d_keras import torch_i3d
+
+                torch_i3d.save(model, os.path.join(staging, MODEL_FILES[fmt]), fmt)
+            else:
+                portable_model(model).export(os.path.join(staging, MODEL_FILES[fmt]), format=fmt, verbose=False,
+                                             **options)
         _write_text(path, staging, "labels.txt", "\n".join(labels) + "\n")
         report = validate(staging, model, exact=quantize == "none")
         report.update(format=fmt, quantize=quantize, weights=weights_name)
@@ -189,7 +231,7 @@ def _format_of(folder):
     if len(present) != 1:
         hint = " (a TF-Hub module: serving.HubModel, i3d predict --hub)" if os.path.exists(
             os.path.join(folder, "saved_model.pb")) else ""
-        raise ValueError(f"{folder}: not an ONNX, OpenVINO or LiteRT export of i3d-keras{hint}")
+        raise ValueError(f"{folder}: not an ONNX, OpenVINO, LiteRT or PyTorch export of i3d-keras{hint}")
     return present[0]
 
 
@@ -276,4 +318,25 @@ def _litert_session(path, threads):
     return run, sorted(signature["inputs"]), sorted(signature["outputs"])
 
 
-_SESSIONS = {"onnx": _onnxruntime_session, "openvino": _openvino_session, "litert": _litert_session}
+def _torch_session(fmt):
+    def session(path, threads):
+        import torch
+
+        from i3d_keras import torch_i3d
+
+        torch.set_num_threads(threads)
+        model = torch_i3d.load(path, fmt)
+
+        def run(feeds):
+            with torch.no_grad():
+                videos = torch.from_numpy(np.ascontiguousarray(feeds["video"].transpose(0, 4, 1, 2, 3)))
+                logits = model(videos, return_features=True) if fmt == "torchscript" else model(videos)
+            return {"logits": logits.numpy()}
+
+        return run, ["video"], ["logits"]
+
+    return session
+
+
+_SESSIONS = {"onnx": _onnxruntime_session, "openvino": _openvino_session, "litert": _litert_session,
+             "torchscript": _torch_session("torchscript"), "pytorch-i3d": _torch_session("pytorch-i3d")}

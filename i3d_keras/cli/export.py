@@ -1,7 +1,10 @@
 """``i3d export --weights kinetics400 --out export/i3d-kinetics-400/1``: a validated TF-Hub module.
 
 ``--format onnx|openvino|litert`` writes a folder for ONNX Runtime, OpenVINO or LiteRT instead (builtin LiteRT
-operators only; ``--quantize float16`` halves the LiteRT file). Every export is reloaded in its own runtime and
+operators only; ``--quantize float16`` halves the LiteRT file). ``--format tf1_hub`` writes the TF1 Hub format of
+TF-Hub's original module (``hub.Module``; ``i3d hub-cache`` installs it under the old handles); ``torchscript``
+a drop-in for StyleGAN-V's FVD detector ``i3d_torchscript.pt``; ``pytorch-i3d`` the ``InceptionI3d`` state dict
+of piergiaj/pytorch-i3d and TATS. Every export is reloaded in its own runtime and
 compared with the Keras model before it is put in place; the check's figures are printed. ``--flow_weights`` adds
 the flow stream: a two-stream export whose logits are the sum of both streams'.
 """
@@ -19,8 +22,10 @@ flags.DEFINE_string("weights", "kinetics400", "Registered weight set or .weights
 flags.DEFINE_enum("modality", None, ["rgb", "flow"], "Stream (defaults to the weight set's).")
 flags.DEFINE_integer("classes", None, "Classes of a .weights.h5 file (registered sets know theirs).")
 flags.DEFINE_string("flow_weights", None, "Flow weights: export a two-stream module (RGB + flow logits).")
-flags.DEFINE_enum("format", "saved_model", list(FORMATS), "saved_model: a TF-Hub module (TF2 SavedModel); onnx, "
-                  "openvino, litert: a folder for that runtime (needs its extra, e.g. pip install \"i3d-keras[onnx]\").")
+flags.DEFINE_enum("format", "saved_model", list(FORMATS), "saved_model: a TF-Hub module (TF2 SavedModel); tf1_hub: "
+                  "the original module's TF1 Hub format; onnx, openvino, litert: a folder for that runtime; "
+                  "torchscript (i3d_torchscript.pt, StyleGAN-V's FVD detector), pytorch-i3d (InceptionI3d state "
+                  "dict): PyTorch drop-ins. Runtimes need their extra, e.g. pip install \"i3d-keras[onnx]\".")
 flags.DEFINE_enum("quantize", "none", list(QUANTIZATIONS), "litert only: float16 weights (half the size; top-1 kept).")
 flags.DEFINE_string("out", None, "Folder to write, e.g. export/i3d-kinetics-400/1.", required=True)
 flags.DEFINE_bool("overwrite", False, "Replace an existing module at --out.")
@@ -49,7 +54,11 @@ def main(argv):
     validation_file = serving.VALIDATION_FILE if FLAGS.format == "saved_model" else runtimes.VALIDATION_FILE
     with open(os.path.join(path, validation_file), encoding="utf-8") as report_file:
         report = json.load(report_file)
-    if FLAGS.format == "saved_model":
+    if FLAGS.format == "tf1_hub":
+        checks = ", ".join(f"{check} {difference:.1g}" for check, difference in report["max_abs_difference"].items())
+        print(f"validated against the Keras model (max |difference| <= {report['tolerance']:g}): {checks}",
+              file=sys.stderr)
+    elif FLAGS.format == "saved_model":
         checks = ", ".join(f"{check} {difference:.1g}" for check, difference in report["max_abs_difference"].items())
         print(f"validated against the Keras model (max |difference| <= {report['tolerance']:g}): {checks}; "
               f"signatures: {', '.join(report['signatures'])}", file=sys.stderr)

@@ -12,7 +12,8 @@ COMMANDS = {
     "train": ("i3d_keras.cli.train", "fine-tune or train I3D with model.fit under tf.distribute; resumable"),
     "evaluate": ("i3d_keras.cli.evaluate", "top-1/top-5/per-class accuracy, confusion matrix, two-stream fusion"),
     "convert": ("i3d_keras.cli.convert", "convert a published checkpoint into a Keras .weights.h5"),
-    "export": ("i3d_keras.cli.export", "export a validated TF-Hub module, or ONNX / OpenVINO / LiteRT (--format)"),
+    "export": ("i3d_keras.cli.export", "export a validated TF-Hub module, or TF1 Hub / ONNX / OpenVINO / LiteRT / PyTorch (--format)"),
+    "hub-cache": ("i3d_keras.cli.hub_cache", "make the dead TF-Hub I3D handles (tfhub.dev, Kaggle) load offline, unchanged"),
     "fvd": ("i3d_keras.cli.fvd", "Fréchet Video Distance between two sets of videos, exactly as the original"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: I3D features vs. single frames, fine-tuning vs. random init"),
 }
