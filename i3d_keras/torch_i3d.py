@@ -7,7 +7,9 @@ cd-fvd): ``Conv3d_1a_7x7.conv3d.weight``, ``Mixed_4b.b1b.bn.running_mean``, ``lo
 - ``FVDDetector``: StyleGAN-V's ``i3d_torchscript.pt`` calling convention around it (see its docstring);
 - ``from_weight_tree``: either, with the weights of a weight tree (``i3d_keras.convert``).
 
-Written to be compiled by ``torch.jit.script``: the saved file runs under bare ``torch.jit.load``. ``torch`` is
+Written to be compiled by ``torch.jit.script`` into ATen operators that PyTorch 2.4 already has (no
+``torch.nn.functional`` wrappers, whose compiled bodies pull in newer operators): the saved file runs under bare
+``torch.jit.load`` from PyTorch 2.4 on. ``torch`` is
 imported by this module only; ``i3d_keras`` never imports it unless a PyTorch format is asked for.
 """
 
@@ -48,8 +50,8 @@ class Unit3D(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels, eps=layers.BN_EPSILON, momentum=0.01)
 
     def forward(self, x):
-        x = self.conv3d(F.pad(x, same_padding(list(x.shape[2:]), self.kernel, self.strides)))
-        return F.relu(self.bn(x))
+        x = self.conv3d(torch.constant_pad_nd(x, same_padding(list(x.shape[2:]), self.kernel, self.strides), 0.0))
+        return torch.relu(self.bn(x))
 
 
 class MaxPool3dSame(nn.Module):
@@ -58,8 +60,8 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.strides = list(kernel), list(strides)
 
     def forward(self, x):
-        x = F.pad(x, same_padding(list(x.shape[2:]), self.kernel, self.strides), value=float("-inf"))
-        return F.max_pool3d(x, self.kernel, self.strides)
+        x = torch.constant_pad_nd(x, same_padding(list(x.shape[2:]), self.kernel, self.strides), float("-inf"))
+        return torch.max_pool3d(x, self.kernel, self.strides)
 
 
 class InceptionBlock(nn.Module):
@@ -130,9 +132,11 @@ class FVDDetector(nn.Module):
         if rescale:
             x = x / 255.0 * 2.0 - 1.0
         if resize:
-            x = F.interpolate(x, size=[x.shape[2], self.size, self.size], mode="trilinear", align_corners=False)
+            # F.interpolate(mode="trilinear", align_corners=False) as one ATen op: scripting F.interpolate itself
+            # would compile every mode, some of which older PyTorch lacks
+            x = torch._C._nn.upsample_trilinear3d(x, [x.shape[2], self.size, self.size], False, None)
         logits = self.i3d(x)
-        return logits if return_features else F.softmax(logits, dim=1)
+        return logits if return_features else torch.softmax(logits, 1)
 
 
 def state_dict_arrays(model):
