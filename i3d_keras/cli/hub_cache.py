@@ -14,7 +14,7 @@ from absl import flags
 from i3d_keras.cli import common
 from i3d_keras.hub_cache import MODULES
 
-flags.DEFINE_multi_enum("weights", None, list(MODULES), "Which modules (repeat the flag for both); default: "
+flags.DEFINE_multi_enum("weights", None, list(MODULES), "Which modules; default: "
                         "kinetics400, and kinetics600 when its weights can be had (cached, or downloadable).")
 flags.DEFINE_string("cache_dir", None, "tensorflow_hub's cache folder (default: $TFHUB_CACHE_DIR, else "
                     "<tempdir>/tfhub_modules: where tensorflow_hub looks).")

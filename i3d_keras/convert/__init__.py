@@ -66,15 +66,16 @@ def check_tree(expected_shapes, tree, source, allow_unused=False):
         for key, shape in expected_shapes.items()
         if key in tree and tuple(np.shape(tree[key])) != tuple(shape)
     ]
-    problems = []
-    if missing:
-        problems.append(_listing("missing", missing))
-    if unexpected:
-        problems.append(_listing("unexpected", unexpected))
-    if wrong:
-        problems.append(_listing("with the wrong shape", wrong))
+    raise_mismatch(f"{source} does not match the model", missing, unexpected, wrong)
+
+
+def raise_mismatch(what, missing=(), unexpected=(), wrong=()):
+    """Raises ``WeightsMismatchError`` (``what: 2 missing: ...; 1 with the wrong shape: ...``) if any list is
+    not empty."""
+    problems = [_listing(title, items) for title, items in
+                (("missing", missing), ("unexpected", unexpected), ("with the wrong shape", wrong)) if items]
     if problems:
-        raise WeightsMismatchError(f"{source} does not match the model: " + "; ".join(problems))
+        raise WeightsMismatchError(f"{what}: " + "; ".join(problems))
 
 
 def assign(model, tree, rank=3, source="weights", allow_unused=False, skip=()):

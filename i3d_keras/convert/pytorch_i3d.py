@@ -14,7 +14,7 @@ containers only, and anything else is refused.
 import numpy as np
 
 from i3d_keras import layers
-from i3d_keras.convert import WeightsMismatchError, _listing
+from i3d_keras.convert import WeightsMismatchError, raise_mismatch
 from i3d_keras.model import ARCHITECTURE, endpoint_name, logits_scope
 
 _BN = {"beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -82,16 +82,7 @@ def tree_from_state_dict(arrays, source="state dict"):
                 kernel, mean = kernel * scale, mean * scale
         tree[f"{scope}/kernel"], tree[f"{scope}/beta"] = kernel, beta
         tree[f"{scope}/moving_mean"], tree[f"{scope}/moving_variance"] = mean, variance
-    unexpected = set(arrays) - used
-    problems = []
-    if missing:
-        problems.append(_listing("missing", missing))
-    if unexpected:
-        problems.append(_listing("unexpected", unexpected))
-    if wrong:
-        problems.append(_listing("with the wrong shape", wrong))
-    if problems:
-        raise WeightsMismatchError(f"{source} is not a pytorch-i3d InceptionI3d state dict: " + "; ".join(problems))
+    raise_mismatch(f"{source} is not a pytorch-i3d InceptionI3d state dict", missing, set(arrays) - used, wrong)
     return {key: np.asarray(value, np.float32) for key, value in tree.items()}
 
 
