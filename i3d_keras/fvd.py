@@ -16,6 +16,8 @@ in float64 (merged by Chan et al.'s pairwise rule), saved and loaded as ``.npz``
 """
 
 import dataclasses
+import json
+import logging
 import os
 
 import keras
@@ -23,9 +25,11 @@ import numpy as np
 
 from i3d_keras import files
 
+log = logging.getLogger(__name__)
 EMBEDDING_SIZE = 400
 SIZE = 224
 SVD_EPSILON = 1e-10
+ROUNDING = 1e-6  # a negative FVD within this fraction of Tr(S_r) + Tr(S_g) is rounding and reads 0.0
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -39,7 +43,8 @@ class Protocol:
     num_frames: int | None  # frames per clip; None: the frames as given
     clip_start: str  # "first" frames, or a "random" offset per video (seeded)
     ddof: int  # covariance over N - ddof
-    square_root: str  # "svd" (the original's rule) or "sqrtm" (scipy.linalg.sqrtm of S_r S_g)
+    square_root: str  # "svd" (the original's rule) or "sqrtm" (Tr sqrtm(S_r S_g), as scipy.linalg.sqrtm: see
+    # trace_sqrt_product)
     videos: int | None  # videos per side the protocol reports with (None: not fixed)
     source: str
 
@@ -81,24 +86,51 @@ def symmetric_sqrt(matrix, epsilon=SVD_EPSILON):
     return (u * np.where(s < epsilon, s, np.sqrt(s))) @ vh
 
 
+def trace_sqrt_product(s_r, s_g):
+    """``Tr(sqrtm(S_r S_g))`` (what ``scipy.linalg.sqrtm`` gives) in the equivalent symmetric form
+    ``Tr(sqrt(A S_g A))``, ``A = sqrt(S_r)``: the two products have the same eigenvalues, and symmetric
+    eigendecompositions (negative rounding clipped to 0) give the same value on every numpy and scipy, where
+    ``sqrtm`` of a singular product changed between scipy releases."""
+    eigenvalues, vectors = np.linalg.eigh(s_r)
+    root = (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
+    product = root @ s_g @ root
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0, None)).sum())
+
+
 def frechet_distance_from_statistics(real, fake, protocol="original"):
-    """FVD between two ``Statistics`` (float; computed in float64, rounded to float32 as the original returns)."""
+    """FVD between two ``Statistics`` (float; computed in float64, rounded to float32 as the original returns).
+
+    Identical statistics give exactly 0.0 (and a negative value within rounding, ``ROUNDING``, reads 0.0). Fewer
+    videos than the embedding size + 1 on a side (a singular covariance, so a number that depends on the count)
+    is logged as a warning naming the count; a result that is not finite or is negative raises ``ValueError``
+    instead of being returned."""
     protocol = get_protocol(protocol)
     if real.dimension != fake.dimension:
         raise ValueError(f"statistics of {real.dimension}- and {fake.dimension}-dimensional embeddings")
-    for side in (real, fake):
+    for name, side in (("real", real), ("generated", fake)):
         if side.count < 2:
             raise ValueError(f"FVD needs at least 2 videos per side, got {side.count}")
+        if side.count < side.dimension + 1:
+            log.warning("FVD on %d %s videos: fewer than %d, so their covariance is singular and the number depends "
+                        "on the count (report FVD with at least %d, or the protocol's count)", side.count, name,
+                        side.dimension + 1, side.dimension + 1)
+    if real.count == fake.count and np.array_equal(real.mean, fake.mean) and np.array_equal(real.m2, fake.m2):
+        return 0.0
     s_r, s_g = real.covariance(protocol.ddof), fake.covariance(protocol.ddof)
     if protocol.square_root == "svd":
         sqrt_r = symmetric_sqrt(s_r)
-        trace_sqrt_product = np.trace(symmetric_sqrt(sqrt_r @ s_g @ sqrt_r))
+        trace_root = np.trace(symmetric_sqrt(sqrt_r @ s_g @ sqrt_r))
     else:
-        import scipy.linalg
-
-        trace_sqrt_product = np.trace(scipy.linalg.sqrtm(s_r @ s_g).real)
+        trace_root = trace_sqrt_product(s_r, s_g)
     mean_term = np.sum((real.mean - fake.mean) ** 2)
-    return float(np.float32(mean_term + np.trace(s_r) + np.trace(s_g) - 2 * trace_sqrt_product))
+    scale = np.trace(s_r) + np.trace(s_g)
+    distance = float(np.float32(mean_term + scale - 2 * trace_root))
+    if -ROUNDING * scale <= distance < 0:  # the same videos in another order: rounding, not a distance
+        distance = 0.0
+    if not np.isfinite(distance) or distance < 0:
+        raise ValueError(f"FVD came out as {distance}, which is not a distance: the statistics hold non-finite "
+                         f"values or are corrupt (traces {np.trace(s_r):g} and {np.trace(s_g):g})")
+    return distance
 
 
 def frechet_distance(real_embeddings, fake_embeddings, protocol="original"):
@@ -115,14 +147,88 @@ def merge_moments(count_a, mean_a, m2_a, count_b, mean_b, m2_b, outer):
     return count, mean, m2
 
 
+MANIFEST_FORMAT = "i3d-keras FVD statistics 1"
+
+
+def protocol_record(protocol):
+    """Every field of ``protocol`` as JSON data (what a manifest records and what loading compares)."""
+    record = dataclasses.asdict(get_protocol(protocol))
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in record.items()}
+
+
+def detector_digest(model):
+    """The sha256 of a detector's weight values (in order): which weights made the embeddings, whatever the
+    file they came from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight, np.float32)).tobytes())
+    return digest.hexdigest()
+
+
+def versions():
+    """The versions of what computes the embeddings."""
+    import importlib.metadata
+    import platform
+
+    found = {"python": platform.python_version()}
+    for package in ("i3d-keras", "tensorflow", "keras", "numpy"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def source_records(names):
+    """``[{"name", "sha256"}]`` of the videos used: the file's sha256 where a name is a file (``path[i]`` for the
+    i-th video of an array file), else None."""
+    digests, records = {}, []
+    for name in names:
+        path = name.rsplit("[", 1)[0] if name.endswith("]") else name
+        if path not in digests:
+            digests[path] = files.sha256(path) if os.path.isfile(path) else None
+        records.append({"name": name, "sha256": digests[path]})
+    return records
+
+
+def make_manifest(protocol, detector_sha256, sources, num_frames=None, seed=0, dataset=None, split=None,
+                  detector_weights="kinetics400", loop_short=False):
+    """What a statistics file records: the protocol (every field), the data (name, split, each source with its
+    sha256, and a digest of that list), the clip sampling, the detector's weights digest and the versions."""
+    import hashlib
+
+    protocol = get_protocol(protocol)
+    listing = json.dumps(sources, sort_keys=True).encode()
+    return {
+        "format": MANIFEST_FORMAT,
+        "protocol": protocol_record(protocol),
+        "data": {"name": dataset, "split": split, "videos": len(sources), "sources": sources,
+                 "sources_sha256": hashlib.sha256(listing).hexdigest()},
+        "sampling": {"num_frames": num_frames or protocol.num_frames, "clip_start": protocol.clip_start,
+                     "seed": seed, "loop_short": loop_short},
+        "resolution": {"size": SIZE, "resize": protocol.resize},
+        "detector": {"weights": detector_weights, "sha256": detector_sha256},
+        "comparable": not loop_short,
+        "versions": versions(),
+    }
+
+
+class ManifestMismatch(ValueError):
+    """Statistics whose manifest names another protocol or detector than the one asked for."""
+
+
 @dataclasses.dataclass
 class Statistics:
-    """Count, mean and sum of squared deviations (``m2``) of embeddings, in float64; ``covariance(ddof)``."""
+    """Count, mean and sum of squared deviations (``m2``) of embeddings, in float64; ``covariance(ddof)``;
+    ``manifest``: how they were made (``make_manifest``), saved with them."""
 
     count: int
     mean: np.ndarray
     m2: np.ndarray
     protocol: str = ""
+    manifest: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def empty(cls, dimension=EMBEDDING_SIZE, protocol=""):
@@ -145,13 +251,16 @@ class Statistics:
         return self.m2 / (self.count - ddof)
 
     def merge(self, other):
-        """The statistics of both sets together."""
+        """The statistics of both sets together; their manifests must name the same protocol and detector (the
+        merged one lists both sets' sources)."""
+        manifest = _merge_manifests(self.manifest, other.manifest)
+        protocol = self.protocol or other.protocol
         if not other.count:
-            return Statistics(self.count, self.mean, self.m2, self.protocol)
+            return Statistics(self.count, self.mean, self.m2, protocol, manifest)
         if not self.count:
-            return Statistics(other.count, other.mean, other.m2, self.protocol or other.protocol)
+            return Statistics(other.count, other.mean, other.m2, protocol, manifest)
         count, mean, m2 = merge_moments(self.count, self.mean, self.m2, other.count, other.mean, other.m2, np.outer)
-        return Statistics(count, mean, m2, self.protocol or other.protocol)
+        return Statistics(count, mean, m2, protocol, manifest)
 
     def add(self, embeddings):
         """Merges a batch of embeddings ``[n, D]`` in; returns ``self``."""
@@ -160,21 +269,52 @@ class Statistics:
         return self
 
     def save(self, path):
-        """Writes ``.npz`` (``count``, ``mean``, ``m2``, ``protocol``) atomically; no pickles."""
+        """Writes ``.npz`` (``count``, ``mean``, ``m2`` in float64, ``protocol``, ``manifest`` as JSON text)
+        atomically, and the manifest beside it as ``<name>.json``; no pickles."""
         import io
 
         buffer = io.BytesIO()
-        np.savez(buffer, count=np.int64(self.count), mean=self.mean, m2=self.m2, protocol=np.str_(self.protocol))
+        np.savez(buffer, count=np.int64(self.count), mean=self.mean, m2=self.m2, protocol=np.str_(self.protocol),
+                 manifest=np.str_(json.dumps(self.manifest, sort_keys=True)))
         files.write_bytes(path, buffer.getvalue())
+        if self.manifest:
+            text = json.dumps(self.manifest, indent=1, sort_keys=True) + "\n"
+            files.write_bytes(os.path.splitext(path)[0] + ".json", text.encode())
         return path
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, protocol=None, detector_sha256=None, check=True):
+        """Reads ``save``'s file. With ``check``, refuses (``ManifestMismatch``, one line) a file whose manifest
+        names another ``protocol`` or another detector (``detector_sha256``) than the ones given."""
         with np.load(path, allow_pickle=False) as data:
             if not {"count", "mean", "m2"} <= set(data.files):
                 raise ValueError(f"{path}: not FVD statistics (needs arrays count, mean, m2)")
-            protocol = str(data["protocol"]) if "protocol" in data.files else ""
-            return cls(int(data["count"]), data["mean"].astype(np.float64), data["m2"].astype(np.float64), protocol)
+            name = str(data["protocol"]) if "protocol" in data.files else ""
+            manifest = json.loads(str(data["manifest"])) if "manifest" in data.files else {}
+            stats = cls(int(data["count"]), data["mean"].astype(np.float64), data["m2"].astype(np.float64), name,
+                        manifest)
+        if check:
+            stats.check(path, protocol, detector_sha256)
+        return stats
+
+    def check(self, path, protocol=None, detector_sha256=None):
+        """Raises ``ManifestMismatch`` when these statistics were made under another protocol or detector."""
+        hint = "; allow it with check=False (i3d fvd --allow_mismatch)"
+        recorded = self.manifest.get("protocol") or ({"name": self.protocol} if self.protocol else None)
+        if protocol is not None and recorded is not None:
+            expected = protocol_record(protocol)
+            if recorded["name"] != expected["name"]:
+                raise ManifestMismatch(f"{path}: statistics of protocol {recorded['name']!r}, not "
+                                       f"{expected['name']!r}{hint}")
+            differing = [f"{key} {recorded[key]!r} (now {value!r})" for key, value in expected.items()
+                         if key != "source" and key in recorded and recorded[key] != value]
+            if differing:
+                raise ManifestMismatch(f"{path}: statistics of protocol {recorded['name']!r} with other settings: "
+                                       f"{', '.join(differing)}{hint}")
+        recorded_detector = self.manifest.get("detector", {}).get("sha256")
+        if detector_sha256 and recorded_detector and recorded_detector != detector_sha256:
+            raise ManifestMismatch(f"{path}: made by another detector (weights sha256 {recorded_detector[:12]}..., "
+                                   f"this one's {detector_sha256[:12]}...){hint}")
 
     @staticmethod
     def is_statistics_file(path):
@@ -182,6 +322,23 @@ class Statistics:
             return False
         with np.load(path, allow_pickle=False) as data:
             return {"count", "mean", "m2"} <= set(data.files)
+
+
+def _merge_manifests(first, second):
+    if not first or not second:
+        return dict(first or second)
+    for key in ("protocol", "detector", "sampling", "resolution"):
+        if first.get(key) != second.get(key):
+            raise ManifestMismatch(f"cannot merge statistics made with different {key}: {first.get(key)} vs "
+                                   f"{second.get(key)}")
+    import hashlib
+
+    merged = json.loads(json.dumps(first))
+    sources = first["data"]["sources"] + second["data"]["sources"]
+    merged["data"].update(sources=sources, videos=len(sources),
+                          sources_sha256=hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest())
+    merged["comparable"] = first.get("comparable", True) and second.get("comparable", True)
+    return merged
 
 
 # -- videos in, embeddings out ---------------------------------------------------------------------------------
@@ -283,9 +440,10 @@ def iter_videos(videos, on_error=None):
 
 
 def iter_embeddings(videos, protocol="original", model=None, batch_size=16, num_frames=None, max_videos=None,
-                    seed=0, on_error=None, on_video=None):
+                    seed=0, on_error=None, on_video=None, on_clip=None):
     """Yields embedding batches ``[n, 400]`` (float64) of ``videos`` (see ``iter_videos``), ``batch_size`` clips
-    per graph call; clips of other shapes go in separate calls. ``on_video(count)`` after each batch."""
+    per graph call; clips of other shapes go in separate calls. ``on_video(count)`` after each batch;
+    ``on_clip(name)`` for each video used, in order."""
     from i3d_keras import inference
 
     protocol = get_protocol(protocol)
@@ -306,6 +464,8 @@ def iter_embeddings(videos, protocol="original", model=None, batch_size=16, num_
                 raise
             on_error(name, error)
             continue
+        if on_clip:
+            on_clip(name)
         if pending and (clip.shape != pending[0].shape or len(pending) == batch_size):
             yield run(pending)
             done += len(pending)
@@ -325,12 +485,17 @@ def embeddings(videos, protocol="original", **options):
     return np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE))
 
 
-def statistics(videos, protocol="original", **options):
-    """``Statistics`` of ``videos`` in one streaming pass, in bounded memory (options: see ``iter_embeddings``)."""
+def statistics(videos, protocol="original", model=None, dataset=None, split=None, **options):
+    """``Statistics`` of ``videos`` in one streaming pass, in bounded memory (options: see ``iter_embeddings``),
+    with their manifest (``make_manifest``: ``dataset`` and ``split`` name the data)."""
     protocol = get_protocol(protocol)
-    result = Statistics.empty(protocol=protocol.name)
-    for batch in iter_embeddings(videos, protocol, **options):
+    model = model or detector()
+    result, used = Statistics.empty(protocol=protocol.name), []
+    for batch in iter_embeddings(videos, protocol, model=model, on_clip=used.append, **options):
         result.add(batch)
+    digest = detector_digest(model) if hasattr(model, "weights") else None
+    result.manifest = make_manifest(protocol, digest, source_records(used), options.get("num_frames"),
+                                    options.get("seed", 0), dataset, split)
     return result
 
 
@@ -345,6 +510,32 @@ def fvd(real_videos, fake_videos, protocol="original", **options):
             videos = statistics(videos, protocol, model=model, **options)
         sides.append(videos)
     return frechet_distance_from_statistics(*sides, protocol)
+
+
+@dataclasses.dataclass
+class Report:
+    """What an FVD number needs to be compared: the number, the protocol (every field), both sides' manifests
+    and counts, the seed and the versions; ``comparable`` is False when either side is not standard FVD."""
+
+    fvd: float
+    protocol: dict
+    real_videos: int
+    fake_videos: int
+    seed: int
+    real: dict
+    fake: dict
+    versions: dict
+    comparable: bool
+
+    @classmethod
+    def of(cls, distance, protocol, real, fake, seed=0):
+        comparable = all(side.manifest.get("comparable", True) for side in (real, fake))
+        return cls(distance, protocol_record(protocol), real.count, fake.count, seed, real.manifest, fake.manifest,
+                   versions(), comparable)
+
+    def save(self, path):
+        files.write_bytes(path, (json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n").encode())
+        return path
 
 
 # -- a Keras metric ---------------------------------------------------------------------------------------------

@@ -175,3 +175,98 @@ def test_arrays_datasets_and_batch_iterables_give_the_same_statistics(clip_sets,
         assert stats.count == 8
         np.testing.assert_allclose(stats.mean, from_array.mean, rtol=0, atol=1e-4)
         np.testing.assert_allclose(stats.covariance(), from_array.covariance(), rtol=0, atol=1e-3)
+
+
+def test_identical_statistics_give_exactly_zero_and_few_videos_warn(caplog):
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(40, 400))
+    with caplog.at_level("WARNING", logger="i3d_keras.fvd"):
+        for protocol in fvd.PROTOCOLS:
+            assert fvd.frechet_distance(a, a, protocol) == 0.0
+            assert abs(fvd.frechet_distance(a, a[::-1], protocol)) <= 1e-9  # the same videos in another order
+    assert "FVD on 40 real videos: fewer than 401" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="i3d_keras.fvd"):
+        fvd.frechet_distance(rng.normal(size=(401, 400)), rng.normal(size=(402, 400)))
+    assert "fewer than" not in caplog.text
+
+
+def test_a_non_finite_or_negative_result_is_an_error():
+    rng = np.random.default_rng(5)
+    good = fvd.Statistics.of(rng.normal(size=(50, 8)))
+    broken = fvd.Statistics(good.count, good.mean.copy(), good.m2.copy())
+    broken.mean[3] = np.nan
+    with pytest.raises(ValueError, match="not a distance"):
+        fvd.frechet_distance_from_statistics(good, broken)
+    corrupt = fvd.Statistics(good.count, good.mean, -2 * good.m2)  # a negative "covariance"
+    with pytest.raises(ValueError, match="not a distance"):
+        fvd.frechet_distance_from_statistics(good, corrupt, "stylegan-v")
+
+
+@pytest.mark.parametrize("count", [600, 60])
+def test_stylegan_v_square_root_equals_scipy_sqrtm_on_its_definition(count):
+    """The protocol's Tr(sqrtm(S_r S_g)) without scipy's sqrtm, whose result on a product changed across scipy
+    releases: equal to the current scipy's within 1e-6 relative (full rank and rank 59 of 400)."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(count)
+    real = rng.normal(size=(count, 400)) * rng.uniform(0.5, 3, 400)
+    fake = rng.normal(size=(count, 400)) * rng.uniform(0.5, 3, 400) + rng.normal(0, 0.4, 400)
+    s_r, s_g = np.cov(real, rowvar=False, ddof=0), np.cov(fake, rowvar=False, ddof=0)
+    scipy_value = np.trace(scipy.linalg.sqrtm(s_r @ s_g).real)
+    assert fvd.trace_sqrt_product(s_r, s_g) == pytest.approx(scipy_value, rel=1e-6)
+
+
+def _statistics_with_manifest(seed, protocol="original", digest="d" * 64, count=30):
+    embeddings = np.random.default_rng(seed).normal(size=(count, 400))
+    name = fvd.get_protocol(protocol).name
+    stats = fvd.Statistics.of(embeddings, name)
+    sources = [{"name": f"videos/{seed}_{i}.mp4", "sha256": f"{seed:02d}{i:062d}"} for i in range(count)]
+    stats.manifest = fvd.make_manifest(name, digest, sources, dataset="ucf101", split="test")
+    return stats
+
+
+def test_statistics_manifest_round_trips_merges_and_refuses_a_mismatch_in_one_line(tmp_path):
+    first, second = _statistics_with_manifest(1), _statistics_with_manifest(2)
+    path = first.save(str(tmp_path / "ref.npz"))
+    loaded = fvd.Statistics.load(path, "original", "d" * 64)
+    assert loaded.manifest == first.manifest and np.array_equal(loaded.m2, first.m2) and loaded.count == 30
+    assert json.loads((tmp_path / "ref.json").read_text()) == first.manifest  # the readable copy beside it
+    manifest = loaded.manifest
+    assert manifest["protocol"]["resize"] == "legacy" and manifest["data"]["split"] == "test"
+    assert manifest["detector"]["sha256"] == "d" * 64 and manifest["versions"]["numpy"] == np.__version__
+    merged = fvd.Statistics.load(first.merge(second).save(str(tmp_path / "merged.npz")))
+    whole = fvd.Statistics.of(np.concatenate([np.random.default_rng(s).normal(size=(30, 400)) for s in (1, 2)]))
+    np.testing.assert_allclose(merged.m2, whole.m2, rtol=0, atol=1e-9)
+    assert merged.manifest["data"]["videos"] == 60
+    assert [s["name"] for s in merged.manifest["data"]["sources"]][29:31] == ["videos/1_29.mp4", "videos/2_0.mp4"]
+    with pytest.raises(fvd.ManifestMismatch, match="different protocol"):
+        first.merge(_statistics_with_manifest(3, "stylegan-v"))
+    for protocol, digest, words in (("stylegan-v", "d" * 64, "statistics of protocol 'original', not 'stylegan-v'"),
+                                    ("original", "e" * 64, "made by another detector")):
+        with pytest.raises(fvd.ManifestMismatch) as refused:
+            fvd.Statistics.load(path, protocol, digest)
+        assert words in str(refused.value) and "\n" not in str(refused.value) and path in str(refused.value)
+    assert fvd.Statistics.load(path, "stylegan-v", check=False).count == 30
+    edited = dict(first.manifest, protocol=dict(first.manifest["protocol"], ddof=0))  # the same name, other settings
+    fvd.Statistics(first.count, first.mean, first.m2, "original", edited).save(str(tmp_path / "edited.npz"))
+    with pytest.raises(fvd.ManifestMismatch, match="with other settings: ddof 0 \\(now 1\\)"):
+        fvd.Statistics.load(str(tmp_path / "edited.npz"), "original")
+
+
+def test_cli_report_holds_every_setting_and_refuses_mismatched_files(tmp_path):
+    real, fake = _statistics_with_manifest(1), _statistics_with_manifest(2)
+    real.save(str(tmp_path / "real.npz"))
+    fake.save(str(tmp_path / "fake.npz"))
+    result = i3d("fvd", tmp_path / "real.npz", tmp_path / "fake.npz", "--json", "--report", tmp_path / "fvd.json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "fvd.json").read_text())
+    assert report["fvd"] == json.loads(result.stdout)["fvd"] == fvd.frechet_distance_from_statistics(real, fake)
+    assert report["protocol"] == fvd.protocol_record("original") and report["comparable"] is True
+    assert (report["real"], report["fake"]) == (real.manifest, fake.manifest)
+    assert (report["real_videos"], report["fake_videos"], report["seed"]) == (30, 30, 0)
+    assert {"i3d-keras", "tensorflow", "keras", "numpy", "python"} <= set(report["versions"])
+    _statistics_with_manifest(2, digest="e" * 64).save(str(tmp_path / "other.npz"))
+    refused = i3d("fvd", tmp_path / "real.npz", tmp_path / "other.npz")
+    assert refused.returncode == 2 and len(error_lines(refused.stderr)) == 1
+    assert "different detectors" in refused.stderr

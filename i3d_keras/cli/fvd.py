@@ -22,6 +22,9 @@ flags.DEFINE_integer("batch_size", 16, "Videos per model call.")
 flags.DEFINE_integer("seed", 0, "Seed of the random clip offsets (stylegan-v).")
 flags.DEFINE_string("save_stats", None, "Save each side computed from videos as PREFIX_real.npz / PREFIX_fake.npz.")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of a line.")
+flags.DEFINE_string("report", None, "Write a JSON report: the number, the protocol, both sides' manifests, counts, "
+                    "seed and versions.")
+flags.DEFINE_bool("allow_mismatch", False, "Use a statistics file whose manifest names another protocol or detector.")
 FLAGS = flags.FLAGS
 
 
@@ -31,9 +34,8 @@ def side_statistics(source, side, model, failures):
     from i3d_keras.progress import Progress
 
     if fvd.Statistics.is_statistics_file(source):
-        stats = fvd.Statistics.load(source)
-        if stats.protocol and stats.protocol != FLAGS.protocol:
-            raise ValueError(f"{source}: statistics of protocol {stats.protocol!r}, not {FLAGS.protocol!r}")
+        digest = fvd.detector_digest(model) if hasattr(model, "weights") else None
+        stats = fvd.Statistics.load(source, FLAGS.protocol, digest, check=not FLAGS.allow_mismatch)
         return stats, stats.count
 
     def on_error(path, error):
@@ -62,7 +64,14 @@ def main(argv):
             runtime_flags.exported_model("kinetics400") or fvd.detector())
         (real, real_count), (fake, fake_count) = (side_statistics(source, side, model, failures)
                                                   for source, side in zip(sources, ("real", "fake")))
+        if not FLAGS.allow_mismatch:  # two statistics files: made by one detector
+            detectors = {side.manifest.get("detector", {}).get("sha256") for side in (real, fake)} - {None}
+            if len(detectors) > 1:
+                raise fvd.ManifestMismatch(f"{sources[0]} and {sources[1]} were made by different detectors; "
+                                           "--allow_mismatch to compare them anyway")
         distance = fvd.frechet_distance_from_statistics(real, fake, FLAGS.protocol)
+        if FLAGS.report:
+            fvd.Report.of(distance, FLAGS.protocol, real, fake, FLAGS.seed).save(FLAGS.report)
     summary = {"fvd": distance, "protocol": FLAGS.protocol, "real_videos": real_count, "fake_videos": fake_count,
                "skipped_files": len(failures)}
     if FLAGS.json:
