@@ -1,6 +1,7 @@
-"""The per-video jobs of ``i3d features``, as ``data.beam.VideoJob``s: window features to ``<name>.npy``, snippet
-features (``snippets``) to ``<name>.npz``. Each loads its model once per worker process (``setup``) and writes its
-file atomically; ``extract_features`` runs one over many videos as an Apache Beam pipeline."""
+"""The per-video jobs of ``i3d features`` and ``i3d fvd-stats``, as ``data.beam.VideoJob``s: window features to
+``<name>.npy``, snippet features (``snippets``) to ``<name>.npz``, FVD embeddings to ``<parts>/<hash>.npz``. Each
+loads its model once per worker process (``setup``) and writes its file atomically; ``extract_features`` and
+``fvd_statistics`` run one over many videos as an Apache Beam pipeline."""
 
 import dataclasses
 import os
@@ -97,6 +98,77 @@ class SnippetFeaturesJob(beam.VideoJob):
         target = snippets.save(self.out, stem(path), result, self.options, path,
                                {stream: self.weights[stream] for stream in self.options.streams})
         return f"{path} -> {target} {list(result['features'].shape)}", 1
+
+
+@dataclasses.dataclass
+class EmbeddingJob(beam.VideoJob):
+    """The FVD detector's embeddings of each video's clip (``fvd.iter_embeddings``: clips seeded per video) with
+    the videos' names, to ``<parts>/<sha1 of the path>.npz`` (``embeddings`` ``[n, 400]`` float64, ``names``)."""
+
+    parts: str
+    protocol: str = "original"
+    num_frames: int = None
+    seed: int = 0
+    loop_short: bool = False
+    weights: str = "kinetics400"
+    threads: int = None
+    tensorflow = True
+
+    def output(self, path):
+        import hashlib
+
+        return os.path.join(self.parts, hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:24] + ".npz")
+
+    def setup(self):
+        _start_tensorflow(self.threads)
+        from i3d_keras import fvd
+        from i3d_keras.model import I3D
+
+        self.model = I3D(weights=self.weights, input_shape=(None, fvd.SIZE, fvd.SIZE, 3))
+
+    def __call__(self, path):
+        import io
+
+        from i3d_keras import fvd
+
+        names = []
+        batches = list(fvd.iter_embeddings(path, self.protocol, model=self.model, num_frames=self.num_frames,
+                                           seed=self.seed, on_clip=names.append, loop_short=self.loop_short))
+        if not batches:
+            raise ValueError(f"{path}: no video in it")
+        buffer = io.BytesIO()
+        np.savez(buffer, embeddings=np.concatenate(batches), names=np.array(names))
+        target = self.output(path)
+        files.write_bytes(target, buffer.getvalue())
+        return f"{path} -> {target} ({len(names)} clips)", len(names)
+
+
+def fvd_statistics(paths, job, out, options=None, timeout=None, dataset=None, split=None):
+    """``i3d fvd-stats``: the embeddings of every video in ``paths`` (``job``: an ``EmbeddingJob``) as a pipeline,
+    resuming from the parts already written, then their ``fvd.Statistics`` saved to ``out``. The parts are merged
+    one by one in the order of ``paths`` (Chan's rule, float64), so the statistics do not depend on the number of
+    workers or on which one embedded what. Returns the ``beam.JobReport``; failures are in
+    ``<parts>/failed.tsv``; nothing is written to ``out`` while a video failed."""
+    from i3d_keras import fvd
+
+    outputs = {path: job.output(path) for path in paths}
+    report = beam.process_videos(outputs, job, job.parts, options, timeout)
+    if report.failures:
+        return report
+    statistics, names = fvd.Statistics.empty(protocol=fvd.get_protocol(job.protocol).name), []
+    for path in paths:
+        with np.load(outputs[path], allow_pickle=False) as part:
+            statistics.add(part["embeddings"])
+            names += [str(name) for name in part["names"]]
+    from i3d_keras.model import I3D
+
+    digest = fvd.detector_digest(I3D(weights=job.weights, input_shape=(None, fvd.SIZE, fvd.SIZE, 3)))
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
+    sources = [dict(record, name=os.path.relpath(record["name"], root)) for record in fvd.source_records(names)]
+    statistics.manifest = fvd.make_manifest(job.protocol, digest, sources, job.num_frames, job.seed, dataset, split,
+                                            job.weights, job.loop_short)
+    statistics.save(out)
+    return report
 
 
 def fetch_weights(job):

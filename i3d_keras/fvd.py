@@ -196,7 +196,8 @@ def source_records(names):
 def make_manifest(protocol, detector_sha256, sources, num_frames=None, seed=0, dataset=None, split=None,
                   detector_weights="kinetics400", loop_short=False):
     """What a statistics file records: the protocol (every field), the data (name, split, each source with its
-    sha256, and a digest of that list), the clip sampling, the detector's weights digest and the versions."""
+    sha256, and a digest of that list: ``i3d fvd-stats`` names sources relative to the data's folder), the clip
+    sampling, the detector's weights digest and the versions."""
     import hashlib
 
     protocol = get_protocol(protocol)
@@ -375,17 +376,33 @@ def detector(dtype=None):
     return I3D(weights="kinetics400", input_shape=(None, SIZE, SIZE, 3), dtype=dtype)
 
 
-def _select_frames(video, protocol, num_frames, rng, name):
+def clip_rng(name, seed):
+    """The random generator of one video's clip offset: seeded by the video's file name (``a.mp4``, ``b.npy[3]``
+    for the fourth video of an array file; not the folder, so the same data elsewhere gets the same clips) and
+    ``seed``. The offset does not depend on the order, the batch or the worker that reads it."""
+    import hashlib
+
+    key = f"{os.path.basename(name)}\0{seed}".encode()
+    return np.random.default_rng(int(hashlib.sha256(key).hexdigest()[:16], 16))
+
+
+def select_frames(video, protocol, name, num_frames=None, seed=0, loop_short=False):
+    """The protocol's clip of ``video`` ``[T, H, W, 3]``: its first frames, or a seeded random offset
+    (``clip_rng``). A video shorter than the clip is an error naming it, unless ``loop_short`` (it is looped)."""
+    protocol = get_protocol(protocol)
     count = num_frames or protocol.num_frames
     if count is None:
         return video
     if len(video) < count:
-        raise ValueError(f"{name}: {len(video)} frames, the protocol takes {count}")
-    start = int(rng.integers(0, len(video) - count + 1)) if protocol.clip_start == "random" else 0
+        if not loop_short:
+            raise ValueError(f"{name}: {len(video)} frames, the protocol takes {count} (--loop_short loops short "
+                             "videos, which is not comparable to standard FVD)")
+        return video[np.arange(count) % len(video)]
+    start = int(clip_rng(name, seed).integers(0, len(video) - count + 1)) if protocol.clip_start == "random" else 0
     return video[start:start + count]
 
 
-def _video_files(folder):
+def video_files(folder):
     names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
     return [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
 
@@ -415,7 +432,7 @@ def iter_videos(videos, on_error=None):
     array file. A file that cannot be read goes to ``on_error(path, error)`` (raises when None)."""
     if isinstance(videos, (str, os.PathLike)):
         path = os.fspath(videos)
-        paths = _video_files(path) if os.path.isdir(path) else [path]
+        paths = video_files(path) if os.path.isdir(path) else [path]
         for path in paths:
             try:
                 batch = _read_file(path)
@@ -440,15 +457,14 @@ def iter_videos(videos, on_error=None):
 
 
 def iter_embeddings(videos, protocol="original", model=None, batch_size=16, num_frames=None, max_videos=None,
-                    seed=0, on_error=None, on_video=None, on_clip=None):
+                    seed=0, on_error=None, on_video=None, on_clip=None, loop_short=False):
     """Yields embedding batches ``[n, 400]`` (float64) of ``videos`` (see ``iter_videos``), ``batch_size`` clips
     per graph call; clips of other shapes go in separate calls. ``on_video(count)`` after each batch;
-    ``on_clip(name)`` for each video used, in order."""
+    ``on_clip(name)`` for each video used, in order. Clips: ``select_frames`` (seeded per video)."""
     from i3d_keras import inference
 
     protocol = get_protocol(protocol)
     call = inference.forward(model or detector())
-    rng = np.random.default_rng(seed)
     pending, done = [], 0
 
     def run(clips):
@@ -458,7 +474,7 @@ def iter_embeddings(videos, protocol="original", model=None, batch_size=16, num_
         if max_videos is not None and done + len(pending) >= max_videos:
             break
         try:
-            clip = _select_frames(video, protocol, num_frames, rng, name)
+            clip = select_frames(video, protocol, name, num_frames, seed, loop_short)
         except ValueError as error:
             if on_error is None:
                 raise
@@ -485,17 +501,20 @@ def embeddings(videos, protocol="original", **options):
     return np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE))
 
 
-def statistics(videos, protocol="original", model=None, dataset=None, split=None, **options):
+def statistics(videos, protocol="original", model=None, dataset=None, split=None, keep=None, **options):
     """``Statistics`` of ``videos`` in one streaming pass, in bounded memory (options: see ``iter_embeddings``),
-    with their manifest (``make_manifest``: ``dataset`` and ``split`` name the data)."""
+    with their manifest (``make_manifest``: ``dataset`` and ``split`` name the data). ``keep``: a list that
+    receives the embedding batches too (for ``bootstrap`` and ``subsets``)."""
     protocol = get_protocol(protocol)
     model = model or detector()
     result, used = Statistics.empty(protocol=protocol.name), []
     for batch in iter_embeddings(videos, protocol, model=model, on_clip=used.append, **options):
         result.add(batch)
+        if keep is not None:
+            keep.append(batch)
     digest = detector_digest(model) if hasattr(model, "weights") else None
     result.manifest = make_manifest(protocol, digest, source_records(used), options.get("num_frames"),
-                                    options.get("seed", 0), dataset, split)
+                                    options.get("seed", 0), dataset, split, loop_short=options.get("loop_short", False))
     return result
 
 
@@ -512,10 +531,63 @@ def fvd(real_videos, fake_videos, protocol="original", **options):
     return frechet_distance_from_statistics(*sides, protocol)
 
 
+def _draw(side, rng, size=None, replace=True):
+    """``Statistics`` of ``size`` rows (default: as many as it has) drawn from embedding array ``side``; a side
+    given as ``Statistics`` stays as it is."""
+    if isinstance(side, Statistics):
+        return side
+    return Statistics.of(side[rng.choice(len(side), size or len(side), replace=replace)])
+
+
+def _quietly(function):
+    """``function()`` without the few-videos warning (resampling repeats it for every draw)."""
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return function()
+    finally:
+        log.setLevel(level)
+
+
+def bootstrap(real, fake, protocol="original", resamples=1000, seed=0, level=0.95):
+    """A percentile confidence interval of FVD: each side's videos resampled with replacement ``resamples``
+    times (seeded). A side given as ``Statistics`` (reference statistics, no embeddings) stays fixed; the others
+    are embedding arrays ``[N, D]``. Returns ``{"low", "high", "level", "std", "resamples", "seed", "fixed"}``."""
+    fixed, rng = _fixed_sides(real, fake), np.random.default_rng(seed)
+    values = _quietly(lambda: [frechet_distance_from_statistics(_draw(real, rng), _draw(fake, rng), protocol)
+                               for _ in range(resamples)])
+    low, high = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return {"low": float(low), "high": float(high), "level": level, "std": float(np.std(values)),
+            "resamples": resamples, "seed": seed, "fixed": fixed}
+
+
+def subsets(real, fake, protocol="original", count=100, size=256, seed=0):
+    """The repeated-subsample protocol (e.g. 100 x 256): FVD of ``count`` random subsets of ``size`` videos
+    per side, drawn without replacement (seeded); a ``Statistics`` side stays whole. Returns ``{"mean", "std",
+    "count", "size", "seed", "fixed"}``."""
+    fixed, rng = _fixed_sides(real, fake), np.random.default_rng(seed)
+    for side in (real, fake):
+        if not isinstance(side, Statistics) and len(side) < size:
+            raise ValueError(f"subsets of {size} videos from a side of {len(side)}")
+    values = _quietly(lambda: [frechet_distance_from_statistics(_draw(real, rng, size, False),
+                                                                _draw(fake, rng, size, False), protocol)
+                               for _ in range(count)])
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "count": count, "size": size, "seed": seed,
+            "fixed": fixed}
+
+
+def _fixed_sides(real, fake):
+    fixed = [name for name, side in (("real", real), ("fake", fake)) if isinstance(side, Statistics)]
+    if len(fixed) == 2:
+        raise ValueError("resampling needs the videos' embeddings of at least one side, not two statistics files")
+    return fixed
+
+
 @dataclasses.dataclass
 class Report:
     """What an FVD number needs to be compared: the number, the protocol (every field), both sides' manifests
-    and counts, the seed and the versions; ``comparable`` is False when either side is not standard FVD."""
+    and counts, the seed and the versions; ``comparable`` is False when either side is not standard FVD;
+    ``bootstrap`` and ``subsets``: their results, when asked for."""
 
     fvd: float
     protocol: dict
@@ -526,12 +598,14 @@ class Report:
     fake: dict
     versions: dict
     comparable: bool
+    bootstrap: dict = None
+    subsets: dict = None
 
     @classmethod
-    def of(cls, distance, protocol, real, fake, seed=0):
+    def of(cls, distance, protocol, real, fake, seed=0, **extra):
         comparable = all(side.manifest.get("comparable", True) for side in (real, fake))
         return cls(distance, protocol_record(protocol), real.count, fake.count, seed, real.manifest, fake.manifest,
-                   versions(), comparable)
+                   versions(), comparable, **extra)
 
     def save(self, path):
         files.write_bytes(path, (json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n").encode())

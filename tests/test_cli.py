@@ -146,8 +146,8 @@ def test_every_command_help_lists_its_own_flags(command):
 
     own_flag = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
                 "train": "--epochs", "evaluate": "--flow_model", "convert": "--source", "export": "--modality",
-                "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--uninstall"}[command]
-    assert len(COMMANDS) == 11  # a new command gets its line above
+                "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--uninstall", "fvd-stats": "--loop_short"}[command]
+    assert len(COMMANDS) == 12  # a new command gets its line above
     result = i3d(command, "--help")
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert f"usage: i3d {command}" in result.stdout and own_flag in result.stdout

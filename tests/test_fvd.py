@@ -270,3 +270,86 @@ def test_cli_report_holds_every_setting_and_refuses_mismatched_files(tmp_path):
     refused = i3d("fvd", tmp_path / "real.npz", tmp_path / "other.npz")
     assert refused.returncode == 2 and len(error_lines(refused.stderr)) == 1
     assert "different detectors" in refused.stderr
+
+
+def test_fvd_stats_job_is_worker_count_independent_resumes_after_sigkill_and_lists_failures(kinetics_i3d, tmp_path):
+    from conftest import i3d_killed_when
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(4):
+        np.save(data / f"v{index}.npy", synthetic.render_clip(index % 3, frames=18 + index, size=64, seed=index))
+    np.save(data / "short.npy", synthetic.render_clip(0, frames=9, size=64, seed=9))
+    args = ("fvd-stats", data, "--protocol", "stylegan-v", "--dataset", "synthetic", "--split", "test", "--seed", 7)
+    failed = i3d(*args, "--out", tmp_path / "one.npz", "--workers", 1)
+    assert failed.returncode == 1 and not (tmp_path / "one.npz").exists()
+    assert f"{data / 'short.npy'}: 9 frames, the protocol takes 16" in failed.stderr
+    assert (tmp_path / "one.parts" / "failed.tsv").read_text().startswith(str(data / "short.npy"))
+    (data / "short.npy").unlink()
+    resumed = i3d(*args, "--out", tmp_path / "one.npz", "--workers", 1)
+    assert resumed.returncode == 0 and "4 already done" in resumed.stderr, resumed.stderr
+
+    parts = tmp_path / "three.parts"
+    i3d_killed_when(lambda: parts.is_dir() and any(name.endswith(".npz") for name in os.listdir(parts)),
+                    *args, "--out", tmp_path / "three.npz", "--workers", 3)
+    assert not (tmp_path / "three.npz").exists()
+    rerun = i3d(*args, "--out", tmp_path / "three.npz", "--workers", 3)
+    assert rerun.returncode == 0 and "already done; 0 failed" in rerun.stderr, rerun.stderr
+    one, three = (fvd.Statistics.load(str(tmp_path / f"{n}.npz"), "stylegan-v") for n in ("one", "three"))
+    assert one.count == three.count == 4  # nothing lost, nothing counted twice
+    np.testing.assert_allclose(three.mean, one.mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(three.m2, one.m2, rtol=0, atol=1e-12)
+    in_process = fvd.statistics(str(data), "stylegan-v", model=kinetics_i3d, seed=7)  # the same seeded clips
+    np.testing.assert_allclose(one.mean, in_process.mean, rtol=0, atol=1e-5)
+    manifest = one.manifest
+    assert [s["name"] for s in manifest["data"]["sources"]] == [f"v{i}.npy" for i in range(4)]
+    assert (manifest["data"]["name"], manifest["data"]["split"], manifest["sampling"]["seed"]) == ("synthetic", "test", 7)
+    assert manifest["detector"]["sha256"] == fvd.detector_digest(kinetics_i3d) and manifest["comparable"] is True
+
+
+def test_bootstrap_and_subsets_are_seeded_and_reproducible():
+    rng = np.random.default_rng(8)
+    real, fake = rng.normal(size=(60, 40)), rng.normal(0.3, 1.2, size=(70, 40))
+    point = fvd.frechet_distance(real, fake)
+    interval = fvd.bootstrap(real, fake, resamples=200, seed=3)
+    assert interval == fvd.bootstrap(real, fake, resamples=200, seed=3)  # same seed, same numbers
+    assert interval != fvd.bootstrap(real, fake, resamples=200, seed=4)
+    assert interval["low"] < interval["high"] and interval["std"] > 0 and interval["fixed"] == []
+    repeated = fvd.subsets(real, fake, count=20, size=30, seed=3)
+    assert repeated == fvd.subsets(real, fake, count=20, size=30, seed=3) and repeated["std"] > 0
+    assert repeated["mean"] > point  # fewer videos per subset: FVD's known upward bias
+    reference = fvd.Statistics.of(real)
+    fixed = fvd.bootstrap(reference, fake, resamples=50, seed=3)
+    assert fixed["fixed"] == ["real"] and fixed["low"] < fixed["high"]
+    with pytest.raises(ValueError, match="at least one side"):
+        fvd.bootstrap(reference, fvd.Statistics.of(fake))
+    with pytest.raises(ValueError, match="subsets of 100 videos from a side of 60"):
+        fvd.subsets(real, fake, size=100)
+
+
+def test_cli_bootstrap_subsets_and_loop_short_against_reference_statistics(clip_sets, kinetics_i3d, tmp_path):
+    real, fake = clip_sets
+    fvd.statistics(real, model=kinetics_i3d).save(str(tmp_path / "ref.npz"))
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    for index, clip in enumerate(fake):
+        np.save(folder / f"{index}.npy", clip[:6] if index == 0 else clip)  # one clip shorter than the 12 asked
+    short = i3d("fvd", tmp_path / "ref.npz", folder, "--num_frames", 12)
+    assert short.returncode == 1 and f"{folder / '0.npy'}: 6 frames, the protocol takes 12" in short.stderr
+    args = ("fvd", tmp_path / "ref.npz", folder, "--json", "--num_frames", 12, "--loop_short", "--bootstrap", 30,
+            "--subsets", 4, "--subset_size", 5, "--seed", 2, "--report", tmp_path / "fvd.json")
+    result = i3d(*args)
+    assert result.returncode == 0, result.stderr
+    answer, report = json.loads(result.stdout), json.loads((tmp_path / "fvd.json").read_text())
+    assert report["comparable"] is False and report["fake"]["sampling"]["loop_short"] is True
+    assert report["real"]["comparable"] is True and report["bootstrap"] == answer["bootstrap"]
+    looped = np.concatenate([fake[0][:6], fake[0][:6]])  # 12 frames: the 6 looped
+    rows = fvd.embeddings(np.concatenate([looped[None], fake[1:]]), model=kinetics_i3d, num_frames=12)
+    reference = fvd.Statistics.load(str(tmp_path / "ref.npz"))
+    expected = fvd.bootstrap(reference, rows, resamples=30, seed=2)
+    assert answer["bootstrap"]["fixed"] == ["real"]
+    assert answer["bootstrap"]["low"] == pytest.approx(expected["low"], rel=1e-4)
+    repeated = fvd.subsets(reference, rows, count=4, size=5, seed=2)
+    assert answer["subsets"]["fixed"] == ["real"] and answer["subsets"]["count"] == 4
+    assert (answer["subsets"]["mean"], answer["subsets"]["std"]) == pytest.approx((repeated["mean"], repeated["std"]),
+                                                                                rel=1e-4)

@@ -15,6 +15,7 @@ COMMANDS = {
     "export": ("i3d_keras.cli.export", "export a validated TF-Hub module, or TF1 Hub / ONNX / OpenVINO / LiteRT / PyTorch (--format)"),
     "hub-cache": ("i3d_keras.cli.hub_cache", "make the dead TF-Hub I3D handles (tfhub.dev, Kaggle) load offline, unchanged"),
     "fvd": ("i3d_keras.cli.fvd", "Fréchet Video Distance between two sets of videos, exactly as the original"),
+    "fvd-stats": ("i3d_keras.cli.fvd_stats", "reference FVD statistics of a data set with their manifest (a Beam job)"),
     "demo": ("i3d_keras.cli.demo", "synthetic action data set: I3D features vs. single frames, fine-tuning vs. random init"),
 }
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
