@@ -426,23 +426,46 @@ def _read_file(path):
     return np.stack(list(decoding.iter_frames(path, fps=None, short_side=None, crop=None)))[None]
 
 
+def _tfrecord_videos(path):
+    """``[(name, [T, H, W, 3])]`` of a TFRecord shard of ``i3d build-tfrecords`` (Model Garden SequenceExample
+    keys), named ``<shard>[<video id>]``."""
+    import tensorflow as tf
+
+    from i3d_keras.data import tfrecord
+
+    videos = []
+    try:
+        for index, serialized in enumerate(tf.data.TFRecordDataset(path)):
+            encoded, _, video_id = tfrecord.parse_example(serialized)
+            videos.append((f"{path}[{video_id.numpy().decode() or index}]",
+                           tfrecord.decode_frames(encoded, is_flow=False).numpy()))
+    except tf.errors.OpError as error:
+        raise ValueError(f"{path}: not a readable TFRecord shard of videos ({error.message.splitlines()[0]})") from None
+    return videos
+
+
 def iter_videos(videos, on_error=None):
     """Single videos ``(name, [T, H, W, 3])`` from: a ``[N, T, H, W, 3]`` array, a ``tf.data.Dataset`` or an
-    iterable of such batches (or of single videos), a folder of video files or ``.npy``/``.npz`` arrays, or one
-    array file. A file that cannot be read goes to ``on_error(path, error)`` (raises when None)."""
+    iterable of such batches (or of single videos), a folder of video files, ``.npy``/``.npz`` arrays or
+    ``.tfrecord`` shards (``i3d build-tfrecords``), or one such file. A file that cannot be read goes to ``on_error(path, error)`` (raises when None)."""
     if isinstance(videos, (str, os.PathLike)):
+        from i3d_keras.data import tfrecord
+
         path = os.fspath(videos)
         paths = video_files(path) if os.path.isdir(path) else [path]
         for path in paths:
             try:
-                batch = _read_file(path)
+                if path.endswith(tfrecord.SUFFIX):
+                    named = _tfrecord_videos(path)
+                else:
+                    batch = _read_file(path)
+                    named = [(f"{path}[{index}]" if len(batch) > 1 else path, video) for index, video in enumerate(batch)]
             except (ValueError, OSError) as error:
                 if on_error is None:
                     raise
                 on_error(path, error)
                 continue
-            for index, video in enumerate(batch):
-                yield (f"{path}[{index}]" if len(batch) > 1 else path), video
+            yield from named
         return
     if hasattr(videos, "as_numpy_iterator"):
         videos = videos.as_numpy_iterator()

@@ -353,3 +353,23 @@ def test_cli_bootstrap_subsets_and_loop_short_against_reference_statistics(clip_
     assert answer["subsets"]["fixed"] == ["real"] and answer["subsets"]["count"] == 4
     assert (answer["subsets"]["mean"], answer["subsets"]["std"]) == pytest.approx((repeated["mean"], repeated["std"]),
                                                                                 rel=1e-4)
+
+
+def test_tfrecord_shards_are_a_source_of_videos(clip_sets, kinetics_i3d, tmp_path):
+    from i3d_keras.data import tfrecord
+
+    real, _ = clip_sets
+    shard = str(tmp_path / "train-00000-of-00001.tfrecord")
+    encoded = [[tfrecord.encode_jpeg(frame) for frame in clip] for clip in real[:3]]
+    with tf.io.TFRecordWriter(shard) as writer:
+        for index, frames in enumerate(encoded):
+            writer.write(tfrecord.clip_example(frames, index, "a", f"clip{index}", 25.0))
+    decoded = np.stack([[tf.io.decode_jpeg(frame).numpy() for frame in frames] for frames in encoded])
+    names = []
+    from_shard = fvd.embeddings(str(tmp_path), model=kinetics_i3d, on_clip=names.append)
+    assert names == [f"{shard}[clip{index}]" for index in range(3)]
+    np.testing.assert_allclose(from_shard, fvd.embeddings(decoded, model=kinetics_i3d), rtol=0, atol=1e-5)
+    (tmp_path / "broken.tfrecord").write_bytes(b"not a record")
+    failures = []
+    fvd.embeddings(str(tmp_path), model=kinetics_i3d, on_error=lambda path, error: failures.append(str(error)))
+    assert failures and failures[0].startswith(f"{tmp_path / 'broken.tfrecord'}: not a readable TFRecord shard")

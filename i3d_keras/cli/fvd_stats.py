@@ -1,6 +1,7 @@
 """``i3d fvd-stats DATA... --protocol P --out ref.npz``: reference FVD statistics of a data set, with a manifest.
 
-DATA: folders of video files and/or ``.npy``/``.npz`` arrays (values 0..255), or such files. Writes ``ref.npz``
+DATA: folders of video files, ``.npy``/``.npz`` arrays (values 0..255) and/or ``.tfrecord`` shards of ``i3d
+build-tfrecords``, or such files. Writes ``ref.npz``
 (count, mean, m2 in float64) and ``ref.json``, the manifest: every field of the protocol, the data set's
 ``--dataset`` / ``--split`` and each source with its sha256, the clip sampling (frames, offsets, ``--seed``), the
 resolution and resize, the detector's weights digest and the versions. ``i3d fvd ref.npz FAKE`` uses it and
