@@ -16,6 +16,7 @@ in float64 (merged by Chan et al.'s pairwise rule), saved and loaded as ``.npz``
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -159,8 +160,6 @@ def protocol_record(protocol):
 def detector_digest(model):
     """The sha256 of a detector's weight values (in order): which weights made the embeddings, whatever the
     file they came from."""
-    import hashlib
-
     digest = hashlib.sha256()
     for weight in model.weights:
         digest.update(np.ascontiguousarray(np.asarray(weight, np.float32)).tobytes())
@@ -193,20 +192,22 @@ def source_records(names):
     return records
 
 
+def sources_digest(sources):
+    """The sha256 of a manifest's list of sources (names and file digests): one string that pins the data."""
+    return hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()
+
+
 def make_manifest(protocol, detector_sha256, sources, num_frames=None, seed=0, dataset=None, split=None,
                   detector_weights="kinetics400", loop_short=False):
     """What a statistics file records: the protocol (every field), the data (name, split, each source with its
     sha256, and a digest of that list: ``i3d fvd-stats`` names sources relative to the data's folder), the clip
     sampling, the detector's weights digest and the versions."""
-    import hashlib
-
     protocol = get_protocol(protocol)
-    listing = json.dumps(sources, sort_keys=True).encode()
     return {
         "format": MANIFEST_FORMAT,
         "protocol": protocol_record(protocol),
         "data": {"name": dataset, "split": split, "videos": len(sources), "sources": sources,
-                 "sources_sha256": hashlib.sha256(listing).hexdigest()},
+                 "sources_sha256": sources_digest(sources)},
         "sampling": {"num_frames": num_frames or protocol.num_frames, "clip_start": protocol.clip_start,
                      "seed": seed, "loop_short": loop_short},
         "resolution": {"size": SIZE, "resize": protocol.resize},
@@ -332,12 +333,9 @@ def _merge_manifests(first, second):
         if first.get(key) != second.get(key):
             raise ManifestMismatch(f"cannot merge statistics made with different {key}: {first.get(key)} vs "
                                    f"{second.get(key)}")
-    import hashlib
-
     merged = json.loads(json.dumps(first))
     sources = first["data"]["sources"] + second["data"]["sources"]
-    merged["data"].update(sources=sources, videos=len(sources),
-                          sources_sha256=hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest())
+    merged["data"].update(sources=sources, videos=len(sources), sources_sha256=sources_digest(sources))
     merged["comparable"] = first.get("comparable", True) and second.get("comparable", True)
     return merged
 
@@ -380,8 +378,6 @@ def clip_rng(name, seed):
     """The random generator of one video's clip offset: seeded by the video's file name (``a.mp4``, ``b.npy[3]``
     for the fourth video of an array file; not the folder, so the same data elsewhere gets the same clips) and
     ``seed``. The offset does not depend on the order, the batch or the worker that reads it."""
-    import hashlib
-
     key = f"{os.path.basename(name)}\0{seed}".encode()
     return np.random.default_rng(int(hashlib.sha256(key).hexdigest()[:16], 16))
 
