@@ -143,7 +143,7 @@ def test_quantize_and_format_are_checked(kinetics_i3d, tmp_path):
     with pytest.raises(ValueError, match="format must be one of"):
         runtimes.export(kinetics_i3d, tmp_path / "x", "tensorrt")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="not an ONNX, OpenVINO or LiteRT export"):
+    with pytest.raises(ValueError, match="not an ONNX, OpenVINO, LiteRT or PyTorch export"):
         runtimes.ExportedModel(str(tmp_path / "empty"))
 
 
