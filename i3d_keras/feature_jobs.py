@@ -151,24 +151,30 @@ def fvd_statistics(paths, job, out, options=None, timeout=None, dataset=None, sp
     ``<parts>/failed.tsv``; nothing is written to ``out`` while a video failed."""
     from i3d_keras import fvd
 
-    outputs = {path: job.output(path) for path in paths}
-    report = beam.process_videos(outputs, job, job.parts, options, timeout)
+    report = beam.process_videos({path: job.output(path) for path in paths}, job, job.parts, options, timeout)
     if report.failures:
         return report
-    statistics, names = fvd.Statistics.empty(protocol=fvd.get_protocol(job.protocol).name), []
-    for path in paths:
-        with np.load(outputs[path], allow_pickle=False) as part:
-            statistics.add(part["embeddings"])
-            names += [str(name) for name in part["names"]]
     from i3d_keras.model import I3D
 
     digest = fvd.detector_digest(I3D(weights=job.weights, input_shape=(None, fvd.SIZE, fvd.SIZE, 3)))
+    merge_parts(paths, job, digest, dataset, split).save(out)
+    return report
+
+
+def merge_parts(paths, job, detector_sha256, dataset=None, split=None):
+    """The ``fvd.Statistics`` (with manifest) of the parts ``job`` wrote for ``paths``, merged in that order."""
+    from i3d_keras import fvd
+
+    statistics, names = fvd.Statistics.empty(protocol=fvd.get_protocol(job.protocol).name), []
+    for path in paths:
+        with np.load(job.output(path), allow_pickle=False) as part:
+            statistics.add(part["embeddings"])
+            names += [str(name) for name in part["names"]]
     root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in paths])
     sources = [dict(record, name=os.path.relpath(record["name"], root)) for record in fvd.source_records(names)]
-    statistics.manifest = fvd.make_manifest(job.protocol, digest, sources, job.num_frames, job.seed, dataset, split,
-                                            job.weights, job.loop_short)
-    statistics.save(out)
-    return report
+    statistics.manifest = fvd.make_manifest(job.protocol, detector_sha256, sources, job.num_frames, job.seed, dataset,
+                                            split, job.weights, job.loop_short)
+    return statistics
 
 
 def fetch_weights(job):

@@ -146,7 +146,7 @@ def test_every_command_help_lists_its_own_flags(command):
 
     own_flag = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
                 "train": "--epochs", "evaluate": "--flow_model", "convert": "--source", "export": "--modality",
-                "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--uninstall", "fvd-stats": "--loop_short"}[command]
+                "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--cache_dir", "fvd-stats": "--dataset"}[command]
     assert len(COMMANDS) == 12  # a new command gets its line above
     result = i3d(command, "--help")
     assert result.returncode == 0 and result.stderr == "", result.stderr

