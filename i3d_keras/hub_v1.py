@@ -150,7 +150,9 @@ def validate(folder, model):
     ``default`` signature and the pruned graph with ``model`` on a fixed random clip; raises on a difference."""
     import tensorflow as tf
 
-    modality = "flow" if model.input_shape[-1] == MODALITY_CHANNELS["flow"] else "rgb"
+    from i3d_keras import serving
+
+    modality = serving.modality_of(model)
     clip = np.random.default_rng(0).uniform(-1, 1, (1, VALIDATION_FRAMES, CROP_SIZE, CROP_SIZE,
                                                     MODALITY_CHANNELS[modality])).astype(np.float32)
     expected = np.asarray(model(clip, training=False))

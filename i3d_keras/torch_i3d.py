@@ -177,8 +177,8 @@ def load(path, fmt):
 
     if fmt == "torchscript":
         return torch.jit.load(path, map_location="cpu").eval()
-    modality, classes = pytorch_i3d.describe(path)
-    model = PytorchI3D(3 if modality == "rgb" else 2, classes)
     arrays = pytorch_i3d.load_state_dict(path)
+    modality, classes = pytorch_i3d.describe(path, arrays)
+    model = PytorchI3D(3 if modality == "rgb" else 2, classes)
     model.load_state_dict({key: torch.from_numpy(value) for key, value in arrays.items()}, strict=True)
     return model.eval()

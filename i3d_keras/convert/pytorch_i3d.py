@@ -118,9 +118,10 @@ def convert(path):
     return tree_from_state_dict(load_state_dict(path), source=path)
 
 
-def describe(path):
-    """``(modality, classes)`` of a pytorch-i3d ``.pt`` file, read off its stem and classifier shapes."""
-    arrays = {_strip_prefix(key): value for key, value in load_state_dict(path).items()}
+def describe(path, arrays=None):
+    """``(modality, classes)`` of a pytorch-i3d ``.pt`` file (or of its ``arrays``, already loaded), read off its
+    stem and classifier shapes."""
+    arrays = {_strip_prefix(key): value for key, value in (arrays or load_state_dict(path)).items()}
     try:
         stem, head = arrays["Conv3d_1a_7x7.conv3d.weight"], arrays["logits.conv3d.weight"]
     except KeyError as error:
