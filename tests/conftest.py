@@ -146,6 +146,21 @@ def kinetics_i3d():
     return I3D(weights="kinetics400", input_shape=(None, 224, 224, 3))
 
 
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The documentation site: ``site/`` as the test command's ``mkdocs build --strict`` wrote it, unless a source
+    (``mkdocs.yml``, ``docs/``, the package) is newer; then a fresh strict build."""
+    site = REPO / "site"
+    sources = [REPO / "mkdocs.yml", *(REPO / "docs").rglob("*"), *(REPO / "i3d_keras").rglob("*.py")]
+    if (site / "sitemap.xml").exists() and (site / "sitemap.xml").stat().st_mtime > max(
+            path.stat().st_mtime for path in sources):
+        return site
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)], cwd=REPO,
+                   check=True, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    return site
+
+
 def pytest_terminal_summary(terminalreporter):
     """After the run: what every entry point made of the bad-input corpus (tests/test_bad_inputs.py)."""
     counts = getattr(sys.modules.get("test_bad_inputs"), "COUNTS", None)

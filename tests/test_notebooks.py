@@ -36,12 +36,14 @@ def test_the_notebooks_are_committed_clean_and_open_in_colab():
     assert sorted(path.name for path in COLAB.glob("*.ipynb")) == sorted(NOTEBOOKS)
     repository = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
     github_path = repository.removeprefix("https://github.com/")
+    site_page = (REPO / "docs" / "notebooks.md").read_text(encoding="utf-8")  # the site links to each notebook
     for name in NOTEBOOKS:
         notebook = json.loads((COLAB / name).read_text(encoding="utf-8"))
         cells = code_cells(notebook)
         assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in cells), f"{name}: outputs"
         badge = f"https://colab.research.google.com/github/{github_path}/blob/main/colab/{name}"
         assert badge in source(notebook["cells"][0]), name
+        assert badge in site_page, f"docs/notebooks.md lacks {name}'s Colab badge"
         install = source(cells[0])
         assert 'find_spec("i3d_keras") is None' in install and "--no-deps" in install
         assert f'"git+{repository}"' in install, name

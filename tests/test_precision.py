@@ -20,7 +20,7 @@ from i3d_keras.data import decoding, synthetic
 from i3d_keras.model import native_bfloat16
 
 NATIVE = native_bfloat16()
-BFLOAT16_LOGIT_TOLERANCE = 0.25 if NATIVE else 1.0  # README (Performance)
+BFLOAT16_LOGIT_TOLERANCE = 0.25 if NATIVE else 1.0  # docs/performance.md (bfloat16)
 
 
 def test_mixed_bfloat16_keeps_float32_weights_and_outputs():

@@ -9,7 +9,7 @@ from absl import flags
 from i3d_keras.cli import common
 
 flags.DEFINE_string("runner", "local", "Beam runner: local (this machine's cores, nothing downloaded) or a Beam runner "
-                    "name: DataflowRunner, FlinkRunner, SparkRunner, PortableRunner (README, Data at scale).")
+                    "name: DataflowRunner, FlinkRunner, SparkRunner, PortableRunner (docs: Dataset jobs on Apache Beam).")
 flags.DEFINE_integer("workers", 0, "Local runner: worker processes (0: one per core).")
 flags.DEFINE_string("beam_options", "", "Other runners: their Beam pipeline options in one string, e.g. "
                     "\"--project=P --region=R --temp_location=gs://B/tmp\".")

@@ -7,8 +7,8 @@ Snippet mode (``--preset NAME`` or ``--snippet N``), the conventions of downstre
 snippets every ``--stride`` frames at ``--fps`` (0: native), ``--crops`` (center, resize, 5, 10), ``--streams``
 (rgb, flow or rgb,flow: RGB first), written as ``<name>.npz`` with ``features`` ``[S, D]`` (or ``[S, crops, D]``
 with ``--noaverage_crops``), ``timestamps`` ``[S, 2]`` in seconds, ``fps``, ``frames`` and the options, plus
-``index.json``. Presets (flags given explicitly override them): thumos-i3d, anet-i3d, bmt, video-features (README,
-"Snippet features"). Flow comes from ``--flow_root`` (``i3d flow`` folders) or is computed (TV-L1, ~1 s per frame).
+``index.json``. Presets (flags given explicitly override them): thumos-i3d, anet-i3d, bmt, video-features (docs:
+Extract features). Flow comes from ``--flow_root`` (``i3d flow`` folders) or is computed (TV-L1, ~1 s per frame).
 
 ``--runtime`` (window mode, Mixed_5c) runs the model in ONNX Runtime, OpenVINO or LiteRT.
 
@@ -29,7 +29,7 @@ flags.DEFINE_string("out", None, "Folder for the feature files.", required=True)
 flags.DEFINE_string("endpoint", "Mixed_5c", "Endpoint whose output is pooled (see i3d_keras.VALID_ENDPOINTS).")
 flags.DEFINE_bool("per_window", False, "Window mode: keep one feature row per window instead of their mean.")
 flags.DEFINE_bool("overwrite", False, "Recompute features that already exist.")
-flags.DEFINE_enum("preset", None, list(PRESETS), "Snippet mode with a community's convention (see README).")
+flags.DEFINE_enum("preset", None, list(PRESETS), "Snippet mode with a community's convention (docs: Extract features).")
 flags.DEFINE_integer("snippet", None, "Snippet mode: frames per snippet (--stride: frames between snippet starts; "
                      "default: the snippet length).")
 flags.DEFINE_enum("crops", "center", ["center", "resize", "5", "10"], "Snippet mode: views per snippet (10 = the 5 "
@@ -44,7 +44,7 @@ flags.DEFINE_string("flow_root", None, "Snippet mode: the `i3d flow --out` folde
                     "is computed, about 1 s per frame).")
 flags.DEFINE_integer("batch_size", 8, "Snippet mode: clips (snippets x crops) per model call.")
 FLAGS = flags.FLAGS
-FEATURE_WORKERS = 1  # the local runner's default: one model using every core (see README, Data at scale)
+FEATURE_WORKERS = 1  # the local runner's default: one model using every core (docs: Dataset jobs on Apache Beam, Scaling)
 
 
 def snippet_options():

@@ -6,7 +6,7 @@ from i3d_keras.runtimes import RUNTIMES
 
 flags.DEFINE_enum("runtime", "tensorflow", list(RUNTIMES), "Where the model runs. Other than tensorflow: the weights "
                   "are exported once (validated, cached beside them) and run there; needs the extra, e.g. "
-                  'pip install "i3d-keras[onnx]" (README, Run anywhere). Decoding stays the same.')
+                  'pip install "i3d-keras[onnx]" (docs: Export and runtimes). Decoding stays the same.')
 FLAGS = flags.FLAGS
 
 

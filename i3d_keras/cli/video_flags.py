@@ -11,7 +11,7 @@ flags.DEFINE_float("fps", decoding.DEFAULT_FPS, "Resample frames to this rate (0
 flags.DEFINE_integer("window", DEFAULT_WINDOW, "Frames per model call; longer videos are cut into windows.")
 flags.DEFINE_integer("stride", DEFAULT_STRIDE, "Frames between the starts of consecutive windows.")
 flags.DEFINE_enum("dtype", "float32", DTYPES, "Compute precision: mixed_bfloat16 on CPUs with AVX512-BF16/AMX, "
-                  "mixed_float16 on GPUs (the same top classes, logits within a few tenths; see README).")
+                  "mixed_float16 on GPUs (the same top classes, logits within a few tenths; docs: Performance).")
 FLAGS = flags.FLAGS
 
 
