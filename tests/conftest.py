@@ -1,7 +1,10 @@
-"""Shared fixtures: an isolated weights cache, synthetic videos, random weight trees, checkpoint writers."""
+"""Shared fixtures: an isolated weights cache, synthetic videos, random weight trees, checkpoint writers, the built
+documentation site."""
 
+import html
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -159,6 +162,17 @@ def built_site(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)], cwd=REPO,
                    check=True, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
     return site
+
+
+def html_text(markup):
+    """The text of HTML markup, as a reader sees it."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def code_blocks(site, page):
+    """The text of a built page's code blocks, as a reader would copy it."""
+    markup = (site / page / "index.html").read_text(encoding="utf-8")
+    return [html_text(block) for block in re.findall(r"<pre[^>]*>(.*?)</pre>", markup, re.S)]
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import SHARED_VIDEOS, error_lines, i3d, write_video
+from conftest import SHARED_VIDEOS, code_blocks, error_lines, i3d, write_video
 
 TRUE_LABELS = {"mmaction2_demo.mp4": (6, "arm wrestling"), "decord_flipping_a_pancake.mkv": (129, "flipping pancake")}
 
@@ -142,8 +142,6 @@ def test_convert_a_deepmind_checkpoint_then_load_it(tmp_path):
 
 @pytest.mark.parametrize("command", sorted(__import__("i3d_keras.cli.main", fromlist=["x"]).COMMANDS))
 def test_every_command_help_lists_its_own_flags(command, built_site):
-    from test_docs import page_text
-
     from i3d_keras.cli.main import COMMANDS
 
     own_flag = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
@@ -155,7 +153,7 @@ def test_every_command_help_lists_its_own_flags(command, built_site):
     assert f"usage: i3d {command}" in result.stdout and own_flag in result.stdout
     assert "(default: " in result.stdout and "--[no]debug" in result.stdout
     assert "helpfull" not in result.stdout and "--alsologtostderr" not in result.stdout  # absl's own flags stay out
-    assert result.stdout.rstrip() in [block.rstrip() for block in page_text(built_site, "commands")]  # the reference
+    assert result.stdout.rstrip() in [block.rstrip() for block in code_blocks(built_site, "commands")]  # the reference
 
 
 def test_help_command_and_defaults_and_required_flags():

@@ -1,22 +1,17 @@
 """The documentation site and the install paths: every command and public name has its page, the FVD guide
 renders in a real browser, the README stays a front page, and requirements.txt cannot drift from pyproject."""
 
-import html
-import os
 import re
 import shutil
 import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
+import requirements  # tests/requirements.py, the generator of requirements.txt
 
-from conftest import REPO
+from conftest import REPO, code_blocks, html_text
 from i3d_keras.cli.main import COMMANDS
-
-sys.path.insert(0, str(REPO / "tests"))
-import requirements  # noqa: E402 -- tests/requirements.py, the generator of requirements.txt
 
 # the public API: i3d_keras' exports (by the module that defines them) and the modules the guides send users to
 API_MODULES = ["i3d_keras.fvd", "i3d_keras.snippets", "i3d_keras.runtimes", "i3d_keras.training",
@@ -25,17 +20,11 @@ API_MODULES = ["i3d_keras.fvd", "i3d_keras.snippets", "i3d_keras.runtimes", "i3d
                "i3d_keras.data.flow", "i3d_keras.data.tfrecord", "i3d_keras.data.beam"]
 
 
-def page_text(site, page):
-    """The text of a built page's code blocks, as a reader would copy it."""
-    blocks = re.findall(r"<pre[^>]*>(.*?)</pre>", (site / page / "index.html").read_text(encoding="utf-8"), re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", block)) for block in blocks]
-
-
 def test_every_command_has_a_reference_entry_with_its_own_help(built_site):
     """An entry per command, in ``i3d --help``'s order, holding that command's help (``test_cli`` checks each
     entry equals what ``i3d COMMAND --help`` prints)."""
     page = (built_site / "commands" / "index.html").read_text(encoding="utf-8")
-    blocks = page_text(built_site, "commands")
+    blocks = code_blocks(built_site, "commands")
     for name in COMMANDS:
         assert f'id="{name}"' in page, f"no reference entry for i3d {name}"
         assert sum(f"usage: i3d {name} [flags]" in block for block in blocks) == 1, name
@@ -71,7 +60,7 @@ def test_the_fvd_guide_renders_in_headless_chromium(built_site, tmp_path):
     source_blocks = (REPO / "docs" / "fvd.md").read_text(encoding="utf-8").count("\n```") // 2
     rendered_blocks = re.findall(r'<div class="language-(\w+) highlight">', dom)
     assert len(rendered_blocks) == source_blocks >= 3 and {"python", "bash"} <= set(rendered_blocks)
-    assert "i3d fvd-stats" in html.unescape(re.sub(r"<[^>]+>", "", dom))
+    assert "i3d fvd-stats" in html_text(dom)
     assert 'class="md-search' in dom  # the theme's script ran: the search box is there
 
     image = cv2.imread(str(shot))
