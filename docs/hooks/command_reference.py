@@ -11,8 +11,7 @@ MARKER = "<!-- i3d commands -->"
 
 def command_help(command):
     """The help text of one command, from a fresh process (each command defines its own flags)."""
-    result = subprocess.run([sys.executable, "-m", "i3d_keras", "help", command], capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = subprocess.run([sys.executable, "-m", "i3d_keras", "help", command], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"i3d help {command} failed:\n{result.stderr}")
     return result.stdout.rstrip()

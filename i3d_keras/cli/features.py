@@ -44,7 +44,7 @@ flags.DEFINE_string("flow_root", None, "Snippet mode: the `i3d flow --out` folde
                     "is computed, about 1 s per frame).")
 flags.DEFINE_integer("batch_size", 8, "Snippet mode: clips (snippets x crops) per model call.")
 FLAGS = flags.FLAGS
-FEATURE_WORKERS = 1  # the local runner's default: one model using every core (docs: Dataset jobs on Apache Beam, Scaling)
+FEATURE_WORKERS = 1  # the local runner's default: one model using every core (docs/beam.md, Scaling)
 
 
 def snippet_options():
