@@ -140,20 +140,24 @@ def test_convert_a_deepmind_checkpoint_then_load_it(tmp_path):
     assert not (tmp_path / "rgb.weights.h5").exists()
 
 
-@pytest.mark.parametrize("command", sorted(__import__("i3d_keras.cli.main", fromlist=["x"]).COMMANDS))
-def test_every_command_help_lists_its_own_flags(command, built_site):
+def test_every_command_help_lists_its_own_flags(built_site):
+    from concurrent.futures import ThreadPoolExecutor
+
     from i3d_keras.cli.main import COMMANDS
 
-    own_flag = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
-                "train": "--epochs", "evaluate": "--flow_model", "convert": "--source", "export": "--modality",
-                "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--cache_dir", "fvd-stats": "--dataset"}[command]
-    assert len(COMMANDS) == 12  # a new command gets its line above
-    result = i3d(command, "--help")
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    assert f"usage: i3d {command}" in result.stdout and own_flag in result.stdout
-    assert "(default: " in result.stdout and "--[no]debug" in result.stdout
-    assert "helpfull" not in result.stdout and "--alsologtostderr" not in result.stdout  # absl's own flags stay out
-    assert result.stdout.rstrip() in [block.rstrip() for block in code_blocks(built_site, "commands")]  # the reference
+    own_flags = {"predict": "--top", "features": "--endpoint", "flow": "--method", "build-tfrecords": "--shards",
+                 "train": "--epochs", "evaluate": "--flow_model", "convert": "--source", "export": "--modality",
+                 "demo": "--clips_per_class", "fvd": "--protocol", "hub-cache": "--cache_dir", "fvd-stats": "--dataset"}
+    assert sorted(own_flags) == sorted(COMMANDS)  # a new command gets its entry above
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # a process per command, as many at once as there are cores
+        results = dict(zip(own_flags, pool.map(lambda command: i3d(command, "--help"), own_flags)))
+    reference = [block.rstrip() for block in code_blocks(built_site, "commands")]
+    for command, result in results.items():
+        assert result.returncode == 0 and result.stderr == "", (command, result.stderr)
+        assert f"usage: i3d {command}" in result.stdout and own_flags[command] in result.stdout, command
+        assert "(default: " in result.stdout and "--[no]debug" in result.stdout, command
+        assert "helpfull" not in result.stdout and "--alsologtostderr" not in result.stdout, command  # absl's own
+        assert result.stdout.rstrip() in reference, f"the command reference differs from i3d {command} --help"
 
 
 def test_help_command_and_defaults_and_required_flags():
