@@ -17,7 +17,7 @@ from i3d_keras.cli.main import COMMANDS
 API_MODULES = ["i3d_keras.fvd", "i3d_keras.snippets", "i3d_keras.runtimes", "i3d_keras.training",
                "i3d_keras.training.model_setup", "i3d_keras.training.strategy", "i3d_keras.data.datasets",
                "i3d_keras.data.pipeline", "i3d_keras.data.transforms", "i3d_keras.data.decoding",
-               "i3d_keras.data.flow", "i3d_keras.data.tfrecord", "i3d_keras.data.beam"]
+               "i3d_keras.data.flow", "i3d_keras.data.tvl1", "i3d_keras.data.tfrecord", "i3d_keras.data.beam"]
 
 
 def test_every_command_has_a_reference_entry_with_its_own_help(built_site):

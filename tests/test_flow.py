@@ -35,7 +35,7 @@ def test_tvl1_recovers_known_motion_after_the_storage_round_trip(tmp_path, dx, d
     fields = flow.dequantize(flow.read_flow_folder(tmp_path / "flow"))
     inner = fields[:, 8:-8, 8:-8]  # the borders see texture entering the frame
     assert abs(inner[..., 0].mean() - dx) < 0.5 and abs(inner[..., 1].mean() - dy) < 0.5
-    assert flow.read_flow_info(tmp_path / "flow")["method"] == "tvl1"
+    assert flow.read_flow_info(tmp_path / "flow")["method"] == "tvl1"  # TensorFlow's, the default
 
 
 def test_fast_methods_see_the_same_direction():
@@ -117,7 +117,8 @@ def test_flow_killed_mid_run_resumes_without_redoing_or_half_files(tmp_path):
     folder.mkdir()
     videos = [str(write_video(folder / f"v{i}.avi", textured_frames(25, 1.5, 0.5, seed=i))) for i in range(4)]
     out = tmp_path / "flow"
-    args = ("flow", "--out", out, "--short_side", SIZE, "--workers", 1, *videos)
+    # OpenCV's TV-L1: the job's mechanics, on a method slow enough to be killed mid-run
+    args = ("flow", "--out", out, "--short_side", SIZE, "--workers", 1, "--method", "tvl1-opencv", *videos)
     i3d_killed_when(lambda: (out / "v0").is_dir(), *args)
     finished = {name: (out / name / "flow.json").stat().st_mtime_ns for name in os.listdir(out) if not name.startswith(".")}
     assert "v0" in finished and len(finished) < 4

@@ -2,14 +2,17 @@
 
 The recipe (Carreira & Zisserman 2017): frames at 25 fps, short side resized to 256, converted to grayscale
 *after* the resize, TV-L1 (OpenCV contrib ``DualTVL1OpticalFlow``, default parameters) between consecutive
-frames, values clipped to [-20, 20] and rescaled to [-1, 1]. We store each field quantised to uint8,
+frames, values clipped to [-20, 20] and rescaled to [-1, 1]. The default method, ``tvl1``, is the same TV-L1 in
+TensorFlow (``data.tvl1``: OpenCV's algorithm and defaults, batched and compiled by XLA, on the CPU or a GPU),
+equal to OpenCV's output within OpenCV's own noise and several times faster; ``tvl1-opencv`` is OpenCV's own,
+kept for comparison. We store each field quantised to uint8,
 ``q = round((f + 20) / 40 * 255)`` (a 0.078 px step), so a stored field ``q`` enters the model as
 ``q / 127.5 - 1``, the same formula as RGB. Fields are ``[H, W, 2]`` float32 pixels, x (rightwards) first.
 
 A flow folder holds ``x_00000.png`` / ``y_00000.png`` (grayscale, one pair per consecutive frame pair) and
 ``flow.json`` (method, frame count, size); it is written to a temporary name and renamed, so a folder
-that exists is complete. ``dis`` and ``farneback`` are much faster but are *not* what the pretrained
-flow weights saw.
+that exists is complete; ``flow.json`` names the method that made it. ``dis`` and ``farneback`` are much faster
+but are *not* what the pretrained flow weights saw.
 """
 
 import json
@@ -19,9 +22,11 @@ import numpy as np
 
 from i3d_keras import files
 from i3d_keras.data import decoding
+from i3d_keras.data.tvl1 import tvl1_batch  # the default method (TensorFlow is imported when it first runs)
 from i3d_keras.preprocessing import FLOW_BOUND
 
-METHODS = ("tvl1", "dis", "farneback")
+METHODS = ("tvl1", "tvl1-opencv", "dis", "farneback")
+CHUNK = 32  # frame pairs computed together: memory stays bounded however long the video
 IMAGE_FORMATS = ("png", "jpg")
 INFO_FILE = "flow.json"
 
@@ -35,17 +40,27 @@ def folder_for(video, root):
 
 
 def estimator(method="tvl1"):
-    """A function ``(previous_gray, next_gray) -> flow [H, W, 2] float32`` (pixels) for ``method``."""
-    cv2 = _cv2()
+    """A function ``(previous, following) -> flow [B, H, W, 2]`` float32 (pixels) for ``method``, taking two
+    stacks of grayscale ``uint8`` frames ``[B, H, W]``."""
     if method == "tvl1":
-        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-        return lambda previous, following: tvl1.calc(previous, following, None)
-    if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return lambda previous, following: dis.calc(previous, following, None)
-    if method == "farneback":
-        return lambda previous, following: cv2.calcOpticalFlowFarneback(previous, following, None, 0.5, 5, 15, 3, 5, 1.2, 0)
-    raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")
+        return tvl1_batch
+    cv2 = _cv2()
+    if method == "tvl1-opencv":
+        calc = cv2.optflow.DualTVL1OpticalFlow_create().calc
+    elif method == "dis":
+        calc = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc
+    elif method == "farneback":
+        calc = lambda previous, following, out: cv2.calcOpticalFlowFarneback(  # noqa: E731
+            previous, following, out, 0.5, 5, 15, 3, 5, 1.2, 0)
+    else:
+        raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")
+    return lambda previous, following: np.stack([calc(a, b, None) for a, b in zip(previous, following)])
+
+
+def default_workers(method):
+    """Local worker processes for ``method``: 1 for ``tvl1`` (TensorFlow runs each pair on every core, and each
+    process compiles its own), else 0 (one per core, OpenCV's methods being single-threaded)."""
+    return 1 if method == "tvl1" else 0
 
 
 def to_gray(frame):
@@ -54,15 +69,22 @@ def to_gray(frame):
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-def iter_flow(frames, method="tvl1"):
-    """Yields the flow ``[H, W, 2]`` (pixels) between each pair of consecutive RGB frames of ``frames``."""
+def iter_flow(frames, method="tvl1", chunk=CHUNK):
+    """Yields the flow ``[H, W, 2]`` (pixels) between each pair of consecutive RGB frames of ``frames``,
+    computed ``chunk`` pairs at a time. Frames of another size than the first raise ``ValueError``."""
     calc = estimator(method)
-    previous = None
-    for frame in frames:
+    grays = []
+    for index, frame in enumerate(frames):
         gray = to_gray(frame)
-        if previous is not None:
-            yield calc(previous, gray)
-        previous = gray
+        if grays and gray.shape != grays[0].shape:
+            raise ValueError(f"frame {index} is {gray.shape[1]}x{gray.shape[0]}, frame 0 was "
+                             f"{grays[0].shape[1]}x{grays[0].shape[0]}: flow needs frames of one size")
+        grays.append(gray)
+        if len(grays) == chunk + 1:
+            yield from calc(np.stack(grays[:-1]), np.stack(grays[1:]))
+            grays = grays[-1:]
+    if len(grays) > 1:
+        yield from calc(np.stack(grays[:-1]), np.stack(grays[1:]))
 
 
 def quantize(flow):
@@ -79,12 +101,17 @@ def dequantize(quantized):
 def video_flow(path, method="tvl1", fps=decoding.DEFAULT_FPS, short_side=decoding.SHORT_SIDE):
     """Yields the quantised flow ``[H, W, 2]`` ``uint8`` of the video at ``path``, frames decoded as DeepMind did.
 
-    A one-frame video has no flow: ``VideoError``.
+    A one-frame video, or frames that change size, raise ``VideoError`` naming the file.
     """
     count = 0
-    for field in iter_flow(decoding.iter_frames(path, fps=fps, short_side=short_side, crop=None), method):
-        count += 1
-        yield quantize(field)
+    try:
+        for field in iter_flow(decoding.iter_frames(path, fps=fps, short_side=short_side, crop=None), method):
+            count += 1
+            yield quantize(field)
+    except decoding.VideoError:
+        raise
+    except ValueError as error:
+        raise decoding.VideoError(path, str(error)) from None
     if not count:
         raise decoding.VideoError(path, "only one frame: optical flow needs at least two")
 
