@@ -10,10 +10,12 @@ side by side on the same frames, plus the fast methods and the cost of storing f
 3. What the flow stream sees: a flow I3D (random initialisation, seeded: the flow weights our tests have) on
    both flows of the first clip, relative difference of Mixed_5c features and logits.
 4. Known synthetic motion (EPE against the truth) for every method, and the storage of uint8 fields.
+5. With ``--memory``: peak RSS of ``flow.iter_flow`` (the default method, 32 pairs at a time) over 40 and 160
+   pairs of a moving 128x170 texture, each in a fresh process: memory must stay flat as the video gets longer.
 
 Not a test: prints tables. Name the CPU flags in what you report (printed first).
 
-    python benchmarks/flow.py [--pairs 16] [--speed_pairs 16] [--skip_fidelity]
+    python benchmarks/flow.py [--pairs 16] [--speed_pairs 16] [--skip_fidelity] [--memory]
 """
 
 import argparse
@@ -182,11 +184,37 @@ def synthetic_and_storage():
         print(f"{name:<12} {size:12d} {error.max():13.3f} {error.mean():14.4f}")
 
 
+MEMORY_CHILD = """
+import resource, sys, time
+import numpy as np
+from i3d_keras.data import flow
+count = int(sys.argv[1])
+base = (np.random.default_rng(0).random((160, 220, 3)) * 255).astype(np.uint8)
+frames = (np.roll(base, t, axis=1)[:128, :170].copy() for t in range(count + 1))
+start = time.perf_counter()
+fields = sum(1 for _ in flow.iter_flow(frames))
+print(fields, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def memory():
+    import subprocess
+
+    print("\n5. peak RSS of flow.iter_flow (tvl1) against video length, fresh process each")
+    print(f"{'pairs':>6} {'seconds':>8} {'peak RSS MiB':>13}")
+    for count in (40, 160):
+        result = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(count)], capture_output=True, text=True,
+                                check=True)
+        fields, seconds, peak = result.stdout.split()
+        print(f"{fields:>6} {float(seconds):8.1f} {peak:>13}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=16, help="consecutive pairs per clip for fidelity")
     parser.add_argument("--speed_pairs", type=int, default=16, help="pairs timed per size")
     parser.add_argument("--skip_fidelity", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also the long-video memory table")
     args = parser.parse_args()
     import cv2
 
@@ -195,6 +223,8 @@ def main():
     if not args.skip_fidelity:
         flow_stream(*fidelity(args.pairs))
     synthetic_and_storage()
+    if args.memory:
+        memory()
 
 
 if __name__ == "__main__":
