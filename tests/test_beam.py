@@ -76,8 +76,10 @@ def test_flow_pipeline_dead_letters_a_crash_and_a_hang_and_writes_the_rest_exact
     for path in (crash, hang):
         os.link(videos[0], path)
     out = tmp_path / "flow"
+    # OpenCV's TV-L1: the job's mechanics, with a timeout under TensorFlow's compilation (the default method's
+    # two-worker output is checked bit for bit in test_flow)
     result, writes = run_with_hooks(tmp_path, "flow", "--out", out, "--short_side", SIZE, "--workers", 2,
-                                    "--timeout", 15, *videos, crash, hang)
+                                    "--method", "tvl1-opencv", "--timeout", 15, *videos, crash, hang)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     report = (out / "failed.tsv").read_text().splitlines()
@@ -86,7 +88,7 @@ def test_flow_pipeline_dead_letters_a_crash_and_a_hang_and_writes_the_rest_exact
     assert sorted(error_lines(result.stderr)) == sorted(f"error: {line.replace(chr(9), ': ')}" for line in report)
     assert "4 videos, " in result.stderr and "2 failed" in result.stderr
     for path in videos:  # every other output complete, bit-identical to the single-process flow
-        expected = np.stack(list(flow.video_flow(path, short_side=SIZE)))
+        expected = np.stack(list(flow.video_flow(path, "tvl1-opencv", short_side=SIZE)))
         np.testing.assert_array_equal(flow.read_flow_folder(flow.folder_for(path, out)), expected)
     # each output put in place once, by one process; both workers took videos (children restarted after the
     # crash and the hang have pids of their own)
