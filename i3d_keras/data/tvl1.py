@@ -5,8 +5,8 @@ after Sánchez, Meinhardt-Llopis & Facciolo, IPOL 2013), with OpenCV's defaults 
 
 - a pyramid of ``nscales`` levels, each resized from the one above by ``scale_step`` (bilinear, OpenCV's
   half-pixel mapping, edges clamped), stopping before a side would fall under 16 pixels;
-- per level, ``warps`` warpings of the second frame and of its centred gradient, bicubic (a = -0.75) at
-  OpenCV's 1/32-pixel positions, zero outside the frame;
+- per level, ``warps`` warpings of the second frame and of its centred gradient, bicubic (a = -0.75) at the
+  exact point as OpenCV 5's ``remap`` samples, zero outside the frame;
 - per warping up to ``outer_iterations`` x ``inner_iterations`` iterations; a 5x5 median filter (edges
   replicated) of the flow before each outer iteration; the dual variables carried over between warpings;
 - a warping ends when the squared change of the flow over the level, summed, is at most
@@ -109,12 +109,17 @@ def _take(images, axis, start, stop):
     return images[tuple(index)]
 
 
+def _edged(images, axis, width):
+    """``images`` with ``width`` copies of the first and of the last slice along ``axis`` added (OpenCV's
+    replicated border)."""
+    first, last = _take(images, axis, 0, 1), _take(images, axis, -1, None)
+    return _tf().concat([first] * width + [images] + [last] * width, axis=axis)
+
+
 def centered_gradient(image):
     """OpenCV's ``centeredGradient``: half the central difference; at the edges half the one-sided difference."""
-    tf = _tf()
-
     def along(axis):
-        edged = tf.concat([_take(image, axis, 0, 1), image, _take(image, axis, -1, None)], axis=axis)
+        edged = _edged(image, axis, 1)
         return 0.5 * (_take(edged, axis, 2, None) - _take(edged, axis, 0, -2))
 
     return along(-1), along(-2)
@@ -164,8 +169,7 @@ def median_blur5(field):
     """OpenCV's ``medianBlur(field, 5)`` on float ``[B, H, W]``: the median of each 5x5 window, edges replicated."""
     tf = _tf()
     height, width = field.shape[1], field.shape[2]
-    rows = tf.concat([field[:, :1]] * 2 + [field] + [field[:, -1:]] * 2, axis=1)
-    padded = tf.concat([rows[:, :, :1]] * 2 + [rows] + [rows[:, :, -1:]] * 2, axis=2)
+    padded = _edged(_edged(field, 1, 2), 2, 2)
     values = [padded[:, dy:dy + height, dx:dx + width] for dy in range(5) for dx in range(5)]
     for i, j in median_network(25):
         values[i], values[j] = tf.minimum(values[i], values[j]), tf.maximum(values[i], values[j])
@@ -240,16 +244,17 @@ def solve_level(i0, i1, u, parameters, counts):
         """One inner iteration: OpenCV's estimateV, divergence, estimateU, forwardGradient and
         estimateDualVariables. ``mask`` ([B, 1, 1, 1], 1.0 or 0.0) leaves the pairs at 0.0 exactly as they are;
         OpenCV's order of operations is kept, so the pairs at 1.0 get OpenCV's values."""
-        keep = (lambda value: value) if mask is None else (lambda value: mask * value)
+        def keep(value, mask=mask):
+            return value if mask is None else mask * value
+
         rho = rho_c + tf.reduce_sum(warped_gradient * u, axis=1)
         step = _threshold(rho, grad, l_t)[:, None] * warped_gradient
         new_u = (u + keep(step)) + keep(theta * divergence(p[:, :, 0], p[:, :, 1]))
         error = tf.reduce_sum(tf.square(new_u - u), axis=[1, 2, 3])
         gradient = tf.stack(forward_gradient(new_u), axis=2)  # [B, 2, 2, H, W]
         norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=2, keepdims=True))
-        if mask is not None:
-            mask = mask[..., None]
-        return new_u, (p + keep(taut * gradient)) / (1 + keep(taut * norm)), error
+        dual_mask = None if mask is None else mask[..., None]
+        return new_u, (p + keep(taut * gradient, dual_mask)) / (1 + keep(taut * norm, dual_mask)), error
 
     def inner(u, p, active, counts, *data):
         # Freezing converged pairs costs a multiplication per term, so it runs only once one pair has converged;
@@ -308,15 +313,15 @@ def _flow(previous, following, parameters):
 @functools.lru_cache(maxsize=None)
 def compiled(parameters=Parameters()):
     """The XLA-compiled ``(previous, following) -> (flow, inner iterations per pair)`` for ``parameters`` (one
-    function; TensorFlow compiles it once per input shape, about 10 s on a CPU)."""
+    function; TensorFlow compiles it once per input shape, 10-15 s on a CPU)."""
     tf = _tf()
     return tf.function(lambda previous, following: _flow(previous, following, parameters), jit_compile=True)
 
 
 CPU_STREAMS = 2
-"""On a CPU, pairs go through one at a time, this many at once. Measured on 2-core AVX2 and AVX-512 machines:
-one-pair runs stop at their own iteration counts (a batch runs until its slowest pair converges, freezing the
-others), and two concurrent runs fill the gaps between XLA's parallel loops; 1.6x one stream, 1.3-1.8x batches."""
+"""On a CPU, pairs go through one at a time, this many at once. Measured on a 2-core AVX-512 machine: one-pair
+runs stop at their own iteration counts (a batch runs until its slowest pair converges, freezing the others), and
+two concurrent runs fill the gaps between XLA's parallel loops: 1.6x one stream, 1.6-1.8x batches of 2 and 4."""
 
 
 def on_gpu():
@@ -329,7 +334,7 @@ def tvl1_batch(previous, following, parameters=Parameters(), return_iterations=F
     OpenCV's ``DualTVL1OpticalFlow`` computes it (see the module's docstring), compiled by XLA.
 
     On a GPU the pairs run as one batch (each stopping by its own rule); on a CPU one pair at a time,
-    ``CPU_STREAMS`` at once. A new frame size (or, on a GPU, batch size) compiles first, about 10 s.
+    ``CPU_STREAMS`` at once. A new frame size (or, on a GPU, batch size) compiles first, 10-15 s.
 
     Args:
         previous: grayscale frames ``[B, H, W]``, ``uint8`` (0..255) or float (0..1, scaled by 255 as OpenCV
@@ -365,7 +370,9 @@ def _checked_frames(previous, following):
     if previous.ndim != 3 or previous.shape != following.shape or previous.dtype != following.dtype:
         raise ValueError(f"TV-L1 takes two stacks of grayscale frames [B, H, W] of one shape and type, "
                          f"not {previous.shape} {previous.dtype} and {following.shape} {following.dtype}")
-    if min(previous.shape[1:]) < 3 or not len(previous):
+    if not len(previous):
+        raise ValueError("TV-L1 was given no frame pairs")
+    if min(previous.shape[1:]) < 3:
         raise ValueError(f"frames of {previous.shape[2]}x{previous.shape[1]} pixels are too small for TV-L1 (3x3 at least)")
     if previous.dtype == np.uint8:
         return previous.astype(np.float32), following.astype(np.float32)
