@@ -3,12 +3,14 @@
 Real set: ``--videos`` synthetic action clips (``data.synthetic``, classes growing / shrinking / rotating,
 seeds 0..N-1). Generated sets: the same classes with other seeds (a good generator), the other three classes
 (other motions), and the real clips with Gaussian noise (sigma 25) and with every frame frozen (no motion).
-Prints FVD under each protocol and videos/s of ``fvd.statistics`` (the detector dominates). Not a test.
+Prints FVD under each protocol (and under ``videogpt`` with DeepMind's batch-norm epsilon, its definition before
+the epsilon was a protocol field) and videos/s of ``fvd.statistics`` (the detector dominates). Not a test.
 
     python benchmarks/fvd.py [--videos 64] [--frames 16] [--size 64] [--batch_size 16]
 """
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -38,18 +40,23 @@ def main():
         "real + noise (sigma 25)": noisy,
         "real, frozen frames": synthetic.single_frame_clips(real),
     }
-    model = fvd.detector()
+    protocols = dict(fvd.PROTOCOLS)
+    protocols["videogpt, eps 1e-3"] = dataclasses.replace(fvd.PROTOCOLS["videogpt"], name="videogpt, eps 1e-3",
+                                                          epsilon=fvd.DEEPMIND)
+    by_epsilon = {protocol.epsilon: protocol for protocol in protocols.values()}  # one detector per epsilon
+    models = {epsilon: fvd.detector(protocol) for epsilon, protocol in by_epsilon.items()}
     rates = {}
     print(f"{args.videos} videos per set, {args.frames} frames of {args.size}x{args.size}, batches of {args.batch_size}")
-    print("| generated set | " + " | ".join(fvd.PROTOCOLS) + " |")
-    print("|---|" + "---|" * len(fvd.PROTOCOLS))
+    print("| generated set | " + " | ".join(protocols) + " |")
+    print("|---|" + "---|" * len(protocols))
     real_stats = {}
-    for name in fvd.PROTOCOLS:
+    for name, protocol in protocols.items():
         start = time.perf_counter()
-        real_stats[name] = fvd.statistics(real, name, model=model, batch_size=args.batch_size)
+        real_stats[name] = fvd.statistics(real, protocol, model=models[protocol.epsilon], batch_size=args.batch_size)
         rates[name] = args.videos / (time.perf_counter() - start)
     for case, videos in cases.items():
-        row = [fvd.fvd(real_stats[name], videos, name, model=model, batch_size=args.batch_size) for name in fvd.PROTOCOLS]
+        row = [fvd.fvd(real_stats[name], videos, protocol, model=models[protocol.epsilon], batch_size=args.batch_size)
+               for name, protocol in protocols.items()]
         print(f"| {case} | " + " | ".join(f"{value:.2f}" for value in row) + " |", flush=True)
     print("statistics pass, videos/s (first pass includes tracing): "
           + ", ".join(f"{name} {rate:.2f}" for name, rate in rates.items()))

@@ -122,9 +122,8 @@ class EmbeddingJob(beam.VideoJob):
     def setup(self):
         _start_tensorflow(self.threads)
         from i3d_keras import fvd
-        from i3d_keras.model import I3D
 
-        self.model = I3D(weights=self.weights, input_shape=(None, fvd.SIZE, fvd.SIZE, 3))
+        self.model = fvd.detector(self.protocol, weights=self.weights)
 
     def __call__(self, path):
         import io
@@ -154,9 +153,7 @@ def fvd_statistics(paths, job, out, options=None, timeout=None, dataset=None, sp
     report = beam.process_videos({path: job.output(path) for path in paths}, job, job.parts, options, timeout)
     if report.failures:
         return report
-    from i3d_keras.model import I3D
-
-    digest = fvd.detector_digest(I3D(weights=job.weights, input_shape=(None, fvd.SIZE, fvd.SIZE, 3)))
+    digest = fvd.detector_digest(fvd.detector(job.protocol, weights=job.weights))
     merge_parts(paths, job, digest, dataset, split).save(out)
     return report
 

@@ -36,37 +36,69 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """One way of computing FVD. Everything that changes the number is a field here."""
+    """One way of computing FVD, as one family of papers' code computes it. Everything that changes the number is
+    a field here; ``source`` says where each fact was read."""
 
     name: str
-    resize: str  # "legacy": TF1 bilinear to 224x224 | "bilinear": half-pixel bilinear to 224x224 | "short_side_crop"
+    resize: str  # "legacy": TF1 bilinear to 224x224 | "bilinear": half-pixel bilinear to 224x224 (PyTorch's
+    # align_corners=False) | "short_side_crop": half-pixel bilinear of the short side to 224, the long side to
+    # ceil(long * 224 / short) in float64, then the centre 224x224 (VideoGPT's data.preprocess)
     value_range: tuple  # what 0 and 255 map to
     num_frames: int | None  # frames per clip; None: the frames as given
     clip_start: str  # "first" frames, or a "random" offset per video (seeded)
     ddof: int  # covariance over N - ddof
     square_root: str  # "svd" (the original's rule) or "sqrtm" (Tr sqrtm(S_r S_g), as scipy.linalg.sqrtm: see
     # trace_sqrt_product)
+    epsilon: float  # the detector's batch-norm epsilon (I3D(batch_norm_epsilon=...)); the weights are the same
     videos: int | None  # videos per side the protocol reports with (None: not fixed)
     source: str
 
 
+DEEPMIND = 1e-3  # the batch-norm epsilon of DeepMind's I3D, TF-Hub's module and piergiaj/pytorch-i3d
+VIDEOGPT_I3D = 1e-5  # VideoGPT's videogpt/fvd/pytorch_i3d.py builds every BatchNorm3d with eps=1e-5; TATS
+# (tats/fvd/pytorch_i3d.py) and content-debiased-fvd (cdfvd/third_party/i3d/pytorch_i3d.py) copy it
+
 PROTOCOLS = {
     protocol.name: protocol
     for protocol in (
-        Protocol("original", "legacy", (-1.0, 1.0), None, "first", 1, "svd", None,
+        Protocol("original", "legacy", (-1.0, 1.0), None, "first", 1, "svd", DEEPMIND, None,
                  "Unterthiner et al. 2018: google-research/frechet_video_distance (TF1 + TF-Hub i3d-kinetics-400) "
                  "with tf-gan classifier_metrics.frechet_classifier_distance_from_activations; the reference's "
                  "batches of 16 are an implementation limit, not part of the metric"),
-        Protocol("stylegan-v", "bilinear", (-1.0, 1.0), 16, "random", 0, "sqrtm", 2048,
+        Protocol("stylegan-v", "bilinear", (-1.0, 1.0), 16, "random", 0, "sqrtm", DEEPMIND, 2048,
                  "Skorokhodov et al. 2022 (StyleGAN-V), fvd2048_16f: 2048 real and 2048 generated clips of 16 "
-                 "frames, one clip per real video at a random offset, uint8 resized inside the detector (half-pixel "
-                 "bilinear, PyTorch's align_corners=False), population covariance, scipy.linalg.sqrtm"),
-        Protocol("videogpt", "short_side_crop", (-0.5, 0.5), 16, "first", 1, "svd", None,
-                 "Yan et al. 2021 (VideoGPT), followed by TATS: short side resized to 224 and a centre crop; the "
-                 "published code feeds the detector values in [-0.5, 0.5] instead of [-1, 1], a known deviation "
-                 "kept here so its numbers can be reproduced"),
+                 "frames, one clip per real video at a random offset, uint8 resized inside the detector "
+                 "(i3d_torchscript.pt: half-pixel bilinear, PyTorch's align_corners=False, batch norm of TF-Hub's "
+                 "module), population covariance, scipy.linalg.sqrtm"),
+        Protocol("videogpt", "short_side_crop", (-0.5, 0.5), 16, "random", 1, "svd", VIDEOGPT_I3D, 256,
+                 "Yan et al. 2021 (VideoGPT): scripts/compute_fvd.py embeds 256 clips of 16 frames per side from a "
+                 "shuffled loader; videogpt/data.py preprocess resizes the short side to 224 (long side by ceil), "
+                 "centre-crops and maps to [-0.5, 0.5] (not the detector's [-1, 1]: kept so its numbers can be "
+                 "reproduced); videogpt/fvd/pytorch_i3d.py batch norm eps 1e-5; videogpt/fvd/fvd.py covariance "
+                 "over N - 1 and tf-gan's SVD square roots"),
+        Protocol("tats", "bilinear", (-1.0, 1.0), 16, "random", 1, "svd", VIDEOGPT_I3D, 2048,
+                 "Ge et al. 2022 (TATS): tats/fvd/fvd.py preprocess resizes every frame straight to 224x224 "
+                 "(F.interpolate bilinear, align_corners=False, aspect not kept, no crop) and maps to [-1, 1]; "
+                 "VideoGPT's I3D (batch norm eps 1e-5), covariance over N - 1 and SVD square roots; "
+                 "scripts/sample_vqgan_transformer_short_videos.py: 2048 clips of 16 frames from a shuffled loader"),
+        Protocol("cd-fvd", "bilinear", (-1.0, 1.0), 16, "random", 0, "sqrtm", VIDEOGPT_I3D, 2048,
+                 "Ge et al. 2024 (content-debiased-fvd, model='i3d'): cdfvd/third_party/i3d/utils.py "
+                 "preprocess_i3d as TATS (224x224 bilinear, [-1, 1]) on VideoGPT's I3D (eps 1e-5); "
+                 "cdfvd/utils/metric_utils.py population covariance, cdfvd/fvd.py scipy.linalg.sqrtm; n_fake 2048 "
+                 "clips of 16 frames"),
+        Protocol("cmvq-styleganv", "short_side_crop", (-1.0, 1.0), None, "first", 1, "sqrtm", DEEPMIND, None,
+                 "JunyaoHu/common_metrics_on_video_quality, method 'styleganv' (fvd/styleganv/fvd.py): the given "
+                 "frames, VideoGPT's short-side resize and centre crop on [0, 1] values mapped to [-1, 1], "
+                 "StyleGAN-V's i3d_torchscript.pt (rescale and resize off), np.cov (N - 1) and scipy.linalg.sqrtm"),
+        Protocol("cmvq-videogpt", "short_side_crop", (-1.0, 1.0), None, "first", 1, "svd", VIDEOGPT_I3D, None,
+                 "JunyaoHu/common_metrics_on_video_quality, method 'videogpt' (fvd/videogpt/fvd.py): the given "
+                 "frames as uint8, VideoGPT's preprocess doubled to [-1, 1], VideoGPT's I3D (eps 1e-5), "
+                 "covariance over N - 1 and SVD square roots"),
     )
 }
+
+# a manifest made before a field existed was computed with this value of it
+FIELDS_BEFORE_THEY_EXISTED = {"epsilon": DEEPMIND}
 
 
 def get_protocol(protocol):
@@ -304,6 +336,7 @@ class Statistics:
         hint = "; allow it with check=False (i3d fvd --allow_mismatch)"
         recorded = self.manifest.get("protocol") or ({"name": self.protocol} if self.protocol else None)
         if protocol is not None and recorded is not None:
+            recorded = {**FIELDS_BEFORE_THEY_EXISTED, **recorded}
             expected = protocol_record(protocol)
             if recorded["name"] != expected["name"]:
                 raise ManifestMismatch(f"{path}: statistics of protocol {recorded['name']!r}, not "
@@ -356,10 +389,12 @@ def preprocess(videos, protocol="original"):
                                            half_pixel_centers=False)
     elif protocol.resize == "bilinear":
         frames = tf.image.resize(tf.cast(frames, tf.float32), [SIZE, SIZE], method="bilinear")
-    else:  # short side to 224, centre crop
-        height, width = tf.cast(shape[2], tf.float32), tf.cast(shape[3], tf.float32)
+    else:  # short_side_crop: VideoGPT's sizes, computed as its Python does (float64, ceil; a square frame's height
+        # can come out 225)
+        height, width = tf.cast(shape[2], tf.float64), tf.cast(shape[3], tf.float64)
         scale = SIZE / tf.minimum(height, width)
-        new_size = tf.cast(tf.round(tf.stack([height * scale, width * scale])), tf.int32)
+        new_size = tf.cast(tf.where(height < width, tf.stack([tf.constant(SIZE, tf.float64), tf.math.ceil(width * scale)]),
+                                    tf.stack([tf.math.ceil(height * scale), tf.constant(SIZE, tf.float64)])), tf.int32)
         frames = tf.image.resize(tf.cast(frames, tf.float32), new_size, method="bilinear")
         frames = tf.image.crop_to_bounding_box(frames, (new_size[0] - SIZE) // 2, (new_size[1] - SIZE) // 2, SIZE, SIZE)
     low, high = protocol.value_range
@@ -367,11 +402,25 @@ def preprocess(videos, protocol="original"):
     return tf.reshape(scaled, tf.concat([shape[:2], [SIZE, SIZE, 3]], axis=0))
 
 
-def detector(dtype=None):
-    """The FVD detector: ``I3D(weights="kinetics400")`` (TF-Hub's ``i3d-kinetics-400``), any clip length."""
+def detector(protocol="original", dtype=None, weights="kinetics400"):
+    """The FVD detector of ``protocol``: ``I3D(weights="kinetics400")`` (TF-Hub's ``i3d-kinetics-400``) with the
+    protocol's batch-norm epsilon, any clip length."""
     from i3d_keras.model import I3D
 
-    return I3D(weights="kinetics400", input_shape=(None, SIZE, SIZE, 3), dtype=dtype)
+    return I3D(weights=weights, input_shape=(None, SIZE, SIZE, 3), dtype=dtype,
+               batch_norm_epsilon=get_protocol(protocol).epsilon)
+
+
+def check_detector(model, protocol):
+    """Raises ``ValueError`` (one line) when Keras ``model``'s batch-norm epsilon is not ``protocol``'s: its
+    embeddings would not be that family's. Other callables (exports, hub layers) are taken as they are."""
+    from i3d_keras.model import batch_norm_epsilon
+
+    protocol = get_protocol(protocol)
+    found = batch_norm_epsilon(model) if isinstance(model, keras.Model) else None
+    if found is not None and found != protocol.epsilon:
+        raise ValueError(f"the detector's batch-norm epsilon is {found:g}, the {protocol.name!r} protocol's is "
+                         f"{protocol.epsilon:g}: build it with fvd.detector({protocol.name!r})")
 
 
 def clip_rng(name, seed):
@@ -483,7 +532,9 @@ def iter_embeddings(videos, protocol="original", model=None, batch_size=16, num_
     from i3d_keras import inference
 
     protocol = get_protocol(protocol)
-    call = inference.forward(model or detector())
+    model = model or detector(protocol)
+    check_detector(model, protocol)
+    call = inference.forward(model)
     pending, done = [], 0
 
     def run(clips):
@@ -525,7 +576,7 @@ def statistics(videos, protocol="original", model=None, dataset=None, split=None
     with their manifest (``make_manifest``: ``dataset`` and ``split`` name the data). ``keep``: a list that
     receives the embedding batches too (for ``bootstrap`` and ``subsets``)."""
     protocol = get_protocol(protocol)
-    model = model or detector()
+    model = model or detector(protocol)
     result, used = Statistics.empty(protocol=protocol.name), []
     for batch in iter_embeddings(videos, protocol, model=model, on_clip=used.append, **options):
         result.add(batch)
@@ -544,7 +595,7 @@ def fvd(real_videos, fake_videos, protocol="original", **options):
     sides = []
     for videos in (real_videos, fake_videos):
         if not isinstance(videos, Statistics):
-            model = model or detector()
+            model = model or detector(protocol)
             videos = statistics(videos, protocol, model=model, **options)
         sides.append(videos)
     return frechet_distance_from_statistics(*sides, protocol)
@@ -647,7 +698,8 @@ class FrechetVideoDistance(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.protocol = get_protocol(protocol)
         self.real = real_statistics if isinstance(real_statistics, Statistics) else Statistics.load(real_statistics)
-        self.detector = model or detector()
+        self.detector = model or detector(self.protocol)
+        check_detector(self.detector, self.protocol)
         size = self.real.dimension
         self.count = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="count")
         self.mean = self.add_variable(shape=(size,), initializer="zeros", dtype="float64", name="mean")

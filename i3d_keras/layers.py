@@ -21,8 +21,9 @@ def _layer(kind, rank):
     return getattr(keras.layers, f"{kind}{rank}D")
 
 
-def unit(x, scope, filters, kernel_size, strides=1, rank=3):
-    """Conv (``same`` padding, no bias) -> BatchNorm (offset only, no scale) -> ReLU, as DeepMind's ``Unit3D``.
+def unit(x, scope, filters, kernel_size, strides=1, rank=3, epsilon=BN_EPSILON):
+    """Conv (``same`` padding, no bias) -> BatchNorm (offset only, no scale; ``epsilon``) -> ReLU, as DeepMind's
+    ``Unit3D``.
 
     Adds layers ``<scope>_conv``, ``<scope>_bn`` and ``<scope>_relu``.
     """
@@ -31,7 +32,7 @@ def unit(x, scope, filters, kernel_size, strides=1, rank=3):
         filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name + "_conv"
     )(x)
     x = keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, scale=False, name=name + "_bn"
+        epsilon=epsilon, momentum=BN_MOMENTUM, scale=False, name=name + "_bn"
     )(x)
     return keras.layers.ReLU(name=name + "_relu")(x)
 
@@ -111,20 +112,20 @@ def with_separable_pools(model):
     return keras.models.clone_model(model, clone_function=swap)
 
 
-def inception_block(x, block, channels, rank=3):
+def inception_block(x, block, channels, rank=3, epsilon=BN_EPSILON):
     """The four-branch inception block ``block`` (e.g. ``Mixed_4b``); ``channels`` are the six branch widths.
 
     Branch_0: 1x1 | Branch_1: 1x1 -> 3x3 | Branch_2: 1x1 -> 3x3 | Branch_3: 3x3 max pool -> 1x1, concatenated.
     """
     c0, c1a, c1b, c2a, c2b, c3 = channels
     names = block_unit_names(block, rank)
-    branch_0 = unit(x, names["0a"], c0, 1, rank=rank)
-    branch_1 = unit(x, names["1a"], c1a, 1, rank=rank)
-    branch_1 = unit(branch_1, names["1b"], c1b, 3, rank=rank)
-    branch_2 = unit(x, names["2a"], c2a, 1, rank=rank)
-    branch_2 = unit(branch_2, names["2b"], c2b, 3, rank=rank)
+    branch_0 = unit(x, names["0a"], c0, 1, rank=rank, epsilon=epsilon)
+    branch_1 = unit(x, names["1a"], c1a, 1, rank=rank, epsilon=epsilon)
+    branch_1 = unit(branch_1, names["1b"], c1b, 3, rank=rank, epsilon=epsilon)
+    branch_2 = unit(x, names["2a"], c2a, 1, rank=rank, epsilon=epsilon)
+    branch_2 = unit(branch_2, names["2b"], c2b, 3, rank=rank, epsilon=epsilon)
     branch_3 = max_pool(x, names["3pool"], 3, 1, rank=rank)
-    branch_3 = unit(branch_3, names["3b"], c3, 1, rank=rank)
+    branch_3 = unit(branch_3, names["3b"], c3, 1, rank=rank, epsilon=epsilon)
     return keras.layers.Concatenate(name=block)([branch_0, branch_1, branch_2, branch_3])
 
 

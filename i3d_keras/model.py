@@ -85,16 +85,17 @@ def endpoint_layer_name(endpoint, rank=3):
     return layers.keras_name(endpoint) + ("_relu" if is_conv else "")
 
 
-def build_trunk(x, rank=3, final_endpoint="Mixed_5c"):
-    """Adds the network from the stem up to ``final_endpoint`` (inclusive) on ``x``; returns its output."""
+def build_trunk(x, rank=3, final_endpoint="Mixed_5c", epsilon=layers.BN_EPSILON):
+    """Adds the network from the stem up to ``final_endpoint`` (inclusive) on ``x``, every batch norm with
+    ``epsilon``; returns its output."""
     for stage in ARCHITECTURE:
         name = endpoint_name(stage, rank)
         if stage.kind == "mixed":
-            x = layers.inception_block(x, name, stage.channels, rank=rank)
+            x = layers.inception_block(x, name, stage.channels, rank=rank, epsilon=epsilon)
         else:
             kernel, strides = stage.kernel[3 - rank:], stage.strides[3 - rank:]
             if stage.kind == "conv":
-                x = layers.unit(x, name, stage.channels, kernel, strides, rank=rank)
+                x = layers.unit(x, name, stage.channels, kernel, strides, rank=rank, epsilon=epsilon)
             else:
                 x = layers.max_pool(x, name, kernel, strides, rank=rank)
         if name == final_endpoint:
@@ -192,6 +193,7 @@ def I3D(
     final_endpoint=None,
     name=None,
     dtype=None,
+    batch_norm_epsilon=layers.BN_EPSILON,
 ):
     """Builds I3D, optionally with pretrained weights.
 
@@ -213,6 +215,9 @@ def I3D(
       dtype: None (Keras' global policy, float32 unless set) or one of ``DTYPES``. ``"mixed_bfloat16"``
         computes in bfloat16 (CPUs with AVX512-BF16 or AMX, TPUs), ``"mixed_float16"`` in float16 (GPUs);
         the weights stay float32 and the logits and pooled features come out float32.
+      batch_norm_epsilon: the epsilon every batch norm adds to the moving variance. DeepMind's model, TF-Hub's
+        module and piergiaj/pytorch-i3d use 1e-3 (the default); the FVD detectors of VideoGPT, TATS and
+        content-debiased-fvd use 1e-5 with the same weights (``fvd.PROTOCOLS`` names each protocol's).
     """
     from i3d_keras import weights as weights_lib  # weights builds models, so it is imported late
 
@@ -229,11 +234,13 @@ def I3D(
     if input_shape is None:
         input_shape = (None, 224, 224, channels) if include_top else (None, None, None, channels)
     _check_input_shape(tuple(input_shape), channels, include_top)
+    if not (isinstance(batch_norm_epsilon, (int, float)) and 0 < batch_norm_epsilon < 1):
+        raise ValueError(f"batch_norm_epsilon must be a number in (0, 1), got {batch_norm_epsilon!r}")
 
     warn_if_slow_kernels()
     with dtype_policy(dtype):
         inputs = keras.Input(shape=input_shape, name="video") if input_tensor is None else input_tensor
-        x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c")
+        x = build_trunk(inputs, rank=3, final_endpoint=final_endpoint or "Mixed_5c", epsilon=batch_norm_epsilon)
         if include_top:
             x = layers.classifier_head(x, logits_scope(), classes, (2, 7, 7), dropout_rate, classifier_activation,
                                        too_small=TOO_SMALL_FOR_TOP)
@@ -244,6 +251,18 @@ def I3D(
     if weights is not None:
         weights_lib.load_into(model, weights, full_model=include_top and spec is not None and classes == spec.classes)
     return model
+
+
+def batch_norm_epsilon(model):
+    """The epsilon of ``model``'s batch norms (``I3D(batch_norm_epsilon=...)``); None for a model without any."""
+    def epsilons(layer):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return {layer.epsilon}
+        return set().union(*(epsilons(inner) for inner in getattr(layer, "layers", ())))
+
+    found = epsilons(model)
+    assert len(found) <= 1, f"{model.name} mixes batch-norm epsilons {sorted(found)}"
+    return found.pop() if found else None
 
 
 def split_model(model, endpoint):

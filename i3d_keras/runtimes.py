@@ -109,6 +109,14 @@ _TORCH_USE = {
 }
 
 
+_EPSILON_NOTE = {
+    "torchscript": "Batch-norm epsilon {epsilon:g}, in the file (DeepMind's is 1e-3; VideoGPT's, TATS' and cd-fvd's "
+    "detector uses 1e-5 with the same weights: `i3d export --batch_norm_epsilon 1e-5`).",
+    "pytorch-i3d": "A state dict holds no batch-norm epsilon: the class that loads it decides (pytorch-i3d's "
+    "`InceptionI3d` 1e-3 as DeepMind's; VideoGPT's, TATS' and cd-fvd's copies 1e-5). Checked with {epsilon:g}.",
+}
+
+
 def _model_card(fmt, modality, weights_name, classes, quantize, report):
     if fmt in TORCH_FORMATS:
         return f"""# I3D {modality} ({weights_name}), {fmt}
@@ -116,6 +124,7 @@ def _model_card(fmt, modality, weights_name, classes, quantize, report):
 Exported by i3d-keras: the Inflated 3D ConvNet (Carreira & Zisserman, CVPR 2017), {classes} classes, float32.
 
 - File: `{MODEL_FILES[fmt]}`. {_TORCH_USE[fmt].format(classes=classes)}
+- {_EPSILON_NOTE[fmt].format(epsilon=report['batch_norm_epsilon'])}
 - Checked at export against the Keras model on a random {VALIDATION_FRAMES}-frame clip: max |difference| of the
   logits {report['max_abs_difference']:.2g} (`validation.json`). Class names: `labels.txt` (line i = class i).
 """
@@ -209,14 +218,17 @@ def validate(folder, model, exact=True):
 
     ``exact``: every output within ``TOLERANCE``, else the top class must agree. Raises ``ValueError`` on a
     difference; returns the figures."""
+    from i3d_keras.model import batch_norm_epsilon
+
     inputs = _validation_inputs(model)
     expected = np.asarray(model(inputs, training=False))
-    exported = ExportedModel(folder)
+    epsilon = batch_norm_epsilon(model)
+    exported = ExportedModel(folder, batch_norm_epsilon=epsilon)
     outputs = exported.outputs(inputs)
     got = outputs["logits"]
     difference = float(np.abs(got - expected).max())
     report = {"max_abs_difference": difference, "tolerance": TOLERANCE if exact else None,
-              "frames": VALIDATION_FRAMES, "outputs": exported.output_names}
+              "frames": VALIDATION_FRAMES, "outputs": exported.output_names, "batch_norm_epsilon": epsilon}
     if exact and not difference <= TOLERANCE:
         raise ValueError(f"{folder}: the export differs from the Keras model by {difference:g} (> {TOLERANCE})")
     if not exact and got.argmax(-1).tolist() != expected.argmax(-1).tolist():
@@ -239,14 +251,18 @@ class ExportedModel:
     """An export called like a Keras model: ``model(frames, training=False)`` -> ``output`` (``"logits"``, or
     ``"features"`` ``[batch, 1024]``) as numpy. ``frames``: one array, or ``{"rgb", "flow"}`` for two streams.
 
-    The runtime follows the file in ``folder``; ``threads`` defaults to all cores."""
+    The runtime follows the file in ``folder``; ``threads`` defaults to all cores. A pytorch-i3d state dict holds no
+    batch-norm epsilon (the class that loads it decides): ``batch_norm_epsilon`` is the one it is run with
+    (default DeepMind's 1e-3); every other format carries its model's."""
 
-    def __init__(self, folder, output="logits", threads=None):
+    def __init__(self, folder, output="logits", threads=None, batch_norm_epsilon=None):
         self.folder, self.format, self.output = folder, _format_of(folder), output
         require(self.format)
         path = os.path.join(folder, MODEL_FILES[self.format])
+        session = _torch_session(self.format, batch_norm_epsilon) if self.format in TORCH_FORMATS else \
+            _SESSIONS[self.format]
         with _quiet():  # LiteRT announces its XNNPACK delegate on stderr
-            self._run, self.input_names, self.output_names = _SESSIONS[self.format](path, threads or os.cpu_count())
+            self._run, self.input_names, self.output_names = session(path, threads or os.cpu_count())
         if output not in self.output_names:
             raise ValueError(f"{folder}: no {output!r} output (it has {', '.join(self.output_names)})")
 
@@ -260,10 +276,12 @@ class ExportedModel:
         return self.outputs(frames)[self.output]
 
 
-def cached_export(weights, fmt, modality=None):
+def cached_export(weights, fmt, modality=None, batch_norm_epsilon=None):
     """The folder of ``weights``' export in ``fmt`` in the weights cache, written and validated on first use.
 
-    ``weights``: a registered name or a ``.weights.h5`` file (keyed by its sha256)."""
+    ``weights``: a registered name or a ``.weights.h5`` file (keyed by its sha256); ``batch_norm_epsilon``: the
+    model's (``I3D``; None: DeepMind's 1e-3), named in the folder when not DeepMind's."""
+    from i3d_keras import layers
     from i3d_keras import weights as weights_lib
     from i3d_keras.model import I3D
 
@@ -272,9 +290,12 @@ def cached_export(weights, fmt, modality=None):
         key = f"{os.path.basename(weights).split('.')[0]}-{files.sha256(weights)[:16]}"
     else:
         key = weights_lib.lookup(weights).name
+    batch_norm_epsilon = batch_norm_epsilon or layers.BN_EPSILON
+    if batch_norm_epsilon != layers.BN_EPSILON:
+        key += f"-bn{batch_norm_epsilon:g}"
     path = os.path.join(weights_lib.cache_dir(), "exports", f"{key}-{fmt}")
     if not os.path.exists(os.path.join(path, VALIDATION_FILE)):
-        model = I3D(weights=weights, modality=modality, input_shape=None)
+        model = I3D(weights=weights, modality=modality, input_shape=None, batch_norm_epsilon=batch_norm_epsilon)
         export(model, path, fmt, weights_name=weights, overwrite=True)
     return path
 
@@ -318,14 +339,14 @@ def _litert_session(path, threads):
     return run, sorted(signature["inputs"]), sorted(signature["outputs"])
 
 
-def _torch_session(fmt):
+def _torch_session(fmt, batch_norm_epsilon=None):
     def session(path, threads):
         import torch
 
-        from i3d_keras import torch_i3d
+        from i3d_keras import layers, torch_i3d
 
         torch.set_num_threads(threads)
-        model = torch_i3d.load(path, fmt)
+        model = torch_i3d.load(path, fmt, batch_norm_epsilon or layers.BN_EPSILON)
 
         def run(feeds):
             with torch.no_grad():
@@ -338,5 +359,4 @@ def _torch_session(fmt):
     return session
 
 
-_SESSIONS = {"onnx": _onnxruntime_session, "openvino": _openvino_session, "litert": _litert_session,
-             "torchscript": _torch_session("torchscript"), "pytorch-i3d": _torch_session("pytorch-i3d")}
+_SESSIONS = {"onnx": _onnxruntime_session, "openvino": _openvino_session, "litert": _litert_session}

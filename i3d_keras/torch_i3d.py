@@ -42,12 +42,12 @@ def same_padding(sizes: List[int], kernel: List[int], strides: List[int]) -> Lis
 class Unit3D(nn.Module):
     """Conv3d (no bias, ``same``) -> batch norm -> ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel, strides=(1, 1, 1)):
+    def __init__(self, in_channels: int, out_channels: int, kernel, strides=(1, 1, 1), epsilon=layers.BN_EPSILON):
         super().__init__()
         self.kernel, self.strides = list(kernel), list(strides)
         self.conv3d = nn.Conv3d(in_channels, out_channels, tuple(kernel), tuple(strides), bias=False)
         # pytorch-i3d's batch norm: its state dicts have a scale, kept at 1 (DeepMind's model has none)
-        self.bn = nn.BatchNorm3d(out_channels, eps=layers.BN_EPSILON, momentum=0.01)
+        self.bn = nn.BatchNorm3d(out_channels, eps=epsilon, momentum=0.01)
 
     def forward(self, x):
         x = self.conv3d(torch.constant_pad_nd(x, same_padding(list(x.shape[2:]), self.kernel, self.strides), 0.0))
@@ -65,13 +65,14 @@ class MaxPool3dSame(nn.Module):
 
 
 class InceptionBlock(nn.Module):
-    def __init__(self, in_channels: int, channels):
+    def __init__(self, in_channels: int, channels, epsilon=layers.BN_EPSILON):
         super().__init__()
         c0, c1a, c1b, c2a, c2b, c3 = channels
-        self.b0 = Unit3D(in_channels, c0, (1, 1, 1))
-        self.b1a, self.b1b = Unit3D(in_channels, c1a, (1, 1, 1)), Unit3D(c1a, c1b, (3, 3, 3))
-        self.b2a, self.b2b = Unit3D(in_channels, c2a, (1, 1, 1)), Unit3D(c2a, c2b, (3, 3, 3))
-        self.b3a, self.b3b = MaxPool3dSame((3, 3, 3), (1, 1, 1)), Unit3D(in_channels, c3, (1, 1, 1))
+        one, three = (1, 1, 1), (3, 3, 3)
+        self.b0 = Unit3D(in_channels, c0, one, epsilon=epsilon)
+        self.b1a, self.b1b = Unit3D(in_channels, c1a, one, epsilon=epsilon), Unit3D(c1a, c1b, three, epsilon=epsilon)
+        self.b2a, self.b2b = Unit3D(in_channels, c2a, one, epsilon=epsilon), Unit3D(c2a, c2b, three, epsilon=epsilon)
+        self.b3a, self.b3b = MaxPool3dSame(three, one), Unit3D(in_channels, c3, one, epsilon=epsilon)
         self.out_channels = c0 + c1b + c2b + c3
 
     def forward(self, x):
@@ -92,19 +93,20 @@ class Logits(nn.Module):
 
 
 class PytorchI3D(nn.Sequential):
-    """I3D with pytorch-i3d's module names: ``[batch, C, T, H, W]`` in [-1, 1] -> logits ``[batch, classes]``."""
+    """I3D with pytorch-i3d's module names: ``[batch, C, T, H, W]`` in [-1, 1] -> logits ``[batch, classes]``;
+    ``epsilon``: the batch norms' (``I3D(batch_norm_epsilon=...)``)."""
 
-    def __init__(self, in_channels: int = 3, classes: int = 400):
+    def __init__(self, in_channels: int = 3, classes: int = 400, epsilon: float = layers.BN_EPSILON):
         stages, channels = collections.OrderedDict(), in_channels
         for stage in ARCHITECTURE:
             name = endpoint_name(stage)
             if stage.kind == "conv":
-                stages[name] = Unit3D(channels, stage.channels, stage.kernel, stage.strides)
+                stages[name] = Unit3D(channels, stage.channels, stage.kernel, stage.strides, epsilon)
                 channels = stage.channels
             elif stage.kind == "pool":
                 stages[name] = MaxPool3dSame(stage.kernel, stage.strides)
             else:
-                stages[name] = InceptionBlock(channels, stage.channels)
+                stages[name] = InceptionBlock(channels, stage.channels, epsilon)
                 channels = stages[name].out_channels
         stages["logits"] = Logits(channels, classes)
         super().__init__(stages)
@@ -144,11 +146,11 @@ def state_dict_arrays(model):
     return {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
 
 
-def from_weight_tree(tree, in_channels=3, classes=400):
-    """A ``PytorchI3D`` (eval mode) holding the weights of weight tree ``tree``."""
+def from_weight_tree(tree, in_channels=3, classes=400, epsilon=layers.BN_EPSILON):
+    """A ``PytorchI3D`` (eval mode, batch-norm ``epsilon``) holding the weights of weight tree ``tree``."""
     from i3d_keras.convert import pytorch_i3d
 
-    model = PytorchI3D(in_channels, classes)
+    model = PytorchI3D(in_channels, classes, epsilon)
     arrays = pytorch_i3d.state_dict_from_tree(tree)
     model.load_state_dict({key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()},
                           strict=True)
@@ -156,29 +158,33 @@ def from_weight_tree(tree, in_channels=3, classes=400):
 
 
 def save(keras_model, path, fmt):
-    """Writes ``keras_model``'s weights at ``path`` as a TorchScript ``FVDDetector`` (``fmt="torchscript"``) or a
-    pytorch-i3d state dict (``fmt="pytorch-i3d"``)."""
+    """Writes ``keras_model``'s weights at ``path`` as a TorchScript ``FVDDetector`` (``fmt="torchscript"``, with
+    the model's batch-norm epsilon) or a pytorch-i3d state dict (``fmt="pytorch-i3d"``: weights only; the class
+    that loads it decides the epsilon)."""
     from i3d_keras import convert
     from i3d_keras.convert import pytorch_i3d
+    from i3d_keras.model import batch_norm_epsilon
 
     tree = convert.read_tree(keras_model)
     if fmt == "pytorch-i3d":
         arrays = pytorch_i3d.state_dict_from_tree(tree)
         torch.save(collections.OrderedDict((key, torch.from_numpy(value)) for key, value in arrays.items()), path)
         return
-    detector = FVDDetector(from_weight_tree(tree, keras_model.input_shape[-1], keras_model.output_shape[-1]))
+    detector = FVDDetector(from_weight_tree(tree, keras_model.input_shape[-1], keras_model.output_shape[-1],
+                                            batch_norm_epsilon(keras_model)))
     torch.jit.script(detector.eval()).save(path)
 
 
-def load(path, fmt):
+def load(path, fmt, epsilon=layers.BN_EPSILON):
     """A module (eval mode) taking ``[batch, C, T, H, W]`` in [-1, 1] to logits, from ``save``'s file. A state dict
-    is read with ``torch.load(weights_only=True)``."""
+    is read with ``torch.load(weights_only=True)`` into a ``PytorchI3D`` with batch-norm ``epsilon`` (a TorchScript
+    file carries its own)."""
     from i3d_keras.convert import pytorch_i3d
 
     if fmt == "torchscript":
         return torch.jit.load(path, map_location="cpu").eval()
     arrays = pytorch_i3d.load_state_dict(path)
     modality, classes = pytorch_i3d.describe(path, arrays)
-    model = PytorchI3D(3 if modality == "rgb" else 2, classes)
+    model = PytorchI3D(3 if modality == "rgb" else 2, classes, epsilon)
     model.load_state_dict({key: torch.from_numpy(value) for key, value in arrays.items()}, strict=True)
     return model.eval()

@@ -17,11 +17,10 @@ import keras
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import legacy_venv
 from conftest import error_lines, i3d
+from reference_torch_i3d import ReferenceInceptionI3d, torch_logits
 from i3d_keras import I3D, convert, fvd, hub_cache, runtimes
 from i3d_keras.convert import pytorch_i3d
 from i3d_keras.data.synthetic import render_clip
@@ -133,7 +132,7 @@ def hub_cache_dir(tmp_path_factory, kinetics_i3d):
     return folder, folder.parent / "clip.npy", expected
 
 
-def test_tf2_patterns_on_the_dead_handles_give_our_logits(hub_cache_dir, tmp_path):
+def test_tf2_patterns_on_the_dead_handles_give_ourlogits(hub_cache_dir, tmp_path):
     folder, clip, expected = hub_cache_dir
     spellings = hub_cache.handles("kinetics400") + hub_cache.handles("kinetics600")
     run_python(sys.executable, TF2_PATTERNS, clip, tmp_path / "out.npz", HANDLE[400], HANDLE[600], *spellings,
@@ -189,89 +188,6 @@ def test_hub_cache_refuses_a_folder_it_did_not_write_and_uninstalls_exactly_its_
 
 # -- PyTorch ---------------------------------------------------------------------------------------------------
 
-# Inception-V1's inflated blocks (Carreira & Zisserman, Table/Figure 3), written out here: the branch widths
-BLOCKS = {"Mixed_3b": (64, 96, 128, 16, 32, 32), "Mixed_3c": (128, 128, 192, 32, 96, 64),
-          "Mixed_4b": (192, 96, 208, 16, 48, 64), "Mixed_4c": (160, 112, 224, 24, 64, 64),
-          "Mixed_4d": (128, 128, 256, 24, 64, 64), "Mixed_4e": (112, 144, 288, 32, 64, 64),
-          "Mixed_4f": (256, 160, 320, 32, 128, 128), "Mixed_5b": (256, 160, 320, 32, 128, 128),
-          "Mixed_5c": (384, 192, 384, 48, 128, 128)}
-
-
-def _pad_same(x, kernel, stride, value=0.0):
-    """TensorFlow's SAME padding for [b, c, t, h, w]."""
-    pads = []
-    for size, k, s in reversed(list(zip(x.shape[2:], kernel, stride))):
-        total = max((-(-size // s) - 1) * s + k - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value)
-
-
-class ReferenceUnit3D(nn.Module):
-    def __init__(self, cin, cout, kernel, stride=(1, 1, 1)):
-        super().__init__()
-        self.kernel, self.stride = kernel, stride
-        self.conv3d = nn.Conv3d(cin, cout, kernel, stride, bias=False)
-        self.bn = nn.BatchNorm3d(cout, eps=0.001, momentum=0.01)
-
-    def forward(self, x):
-        return F.relu(self.bn(self.conv3d(_pad_same(x, self.kernel, self.stride))))
-
-
-class ReferencePool(nn.Module):
-    def __init__(self, kernel, stride):
-        super().__init__()
-        self.kernel, self.stride = kernel, stride
-
-    def forward(self, x):
-        return F.max_pool3d(_pad_same(x, self.kernel, self.stride, -float("inf")), self.kernel, self.stride)
-
-
-class ReferenceInception(nn.Module):
-    def __init__(self, cin, widths):
-        super().__init__()
-        self.b0 = ReferenceUnit3D(cin, widths[0], (1, 1, 1))
-        self.b1a, self.b1b = ReferenceUnit3D(cin, widths[1], (1, 1, 1)), ReferenceUnit3D(widths[1], widths[2], (3, 3, 3))
-        self.b2a, self.b2b = ReferenceUnit3D(cin, widths[3], (1, 1, 1)), ReferenceUnit3D(widths[3], widths[4], (3, 3, 3))
-        self.b3a, self.b3b = ReferencePool((3, 3, 3), (1, 1, 1)), ReferenceUnit3D(cin, widths[5], (1, 1, 1))
-
-    def forward(self, x):
-        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], 1)
-
-
-class ReferenceInceptionI3d(nn.Module):
-    """pytorch-i3d's InceptionI3d layout, written for this test; logits averaged over time."""
-
-    def __init__(self, classes=400, in_channels=3):
-        super().__init__()
-        self.order = ["Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
-                      "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
-                      "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c"]
-        self.add_module("Conv3d_1a_7x7", ReferenceUnit3D(in_channels, 64, (7, 7, 7), (2, 2, 2)))
-        self.add_module("MaxPool3d_2a_3x3", ReferencePool((1, 3, 3), (1, 2, 2)))
-        self.add_module("Conv3d_2b_1x1", ReferenceUnit3D(64, 64, (1, 1, 1)))
-        self.add_module("Conv3d_2c_3x3", ReferenceUnit3D(64, 192, (3, 3, 3)))
-        self.add_module("MaxPool3d_3a_3x3", ReferencePool((1, 3, 3), (1, 2, 2)))
-        self.add_module("MaxPool3d_4a_3x3", ReferencePool((3, 3, 3), (2, 2, 2)))
-        self.add_module("MaxPool3d_5a_2x2", ReferencePool((2, 2, 2), (2, 2, 2)))
-        channels = 192
-        for name, widths in BLOCKS.items():
-            self.add_module(name, ReferenceInception(channels, widths))
-            channels = widths[0] + widths[2] + widths[4] + widths[5]
-        self.logits = nn.Module()
-        self.logits.conv3d = nn.Conv3d(channels, classes, 1, bias=True)
-
-    def forward(self, x):
-        for name in self.order:
-            x = getattr(self, name)(x)
-        x = self.logits.conv3d(F.avg_pool3d(x, (2, 7, 7), 1))
-        return x.squeeze(3).squeeze(3).mean(2)
-
-
-def _logits(module, clip):
-    with torch.no_grad():
-        return module.eval()(torch.from_numpy(clip.transpose(0, 4, 1, 2, 3).copy())).numpy()
-
-
 def test_pytorch_i3d_export_loads_strictly_into_inception_i3d_and_round_trips_bit_exact(kinetics_i3d, tmp_path):
     folder = runtimes.export(kinetics_i3d, tmp_path / "pt", "pytorch-i3d")
     path = os.path.join(folder, runtimes.MODEL_FILES["pytorch-i3d"])
@@ -280,7 +196,7 @@ def test_pytorch_i3d_export_loads_strictly_into_inception_i3d_and_round_trips_bi
     reference.load_state_dict(state, strict=True)
     clip = np.random.default_rng(3).uniform(-1, 1, (1, 12, 224, 224, 3)).astype(np.float32)
     expected = np.asarray(kinetics_i3d(clip, training=False))
-    np.testing.assert_allclose(_logits(reference, clip), expected, atol=1e-4)
+    np.testing.assert_allclose(torch_logits(reference, clip), expected, atol=1e-4)
     tree, back = convert.read_tree(kinetics_i3d), pytorch_i3d.convert(path)
     assert set(back) == set(tree) and all(np.array_equal(back[key], tree[key]) for key in tree)
 
@@ -289,7 +205,7 @@ def test_pytorch_i3d_export_loads_strictly_into_inception_i3d_and_round_trips_bi
     reference.load_state_dict(state, strict=True)
     model = I3D(weights=None, input_shape=(None, 224, 224, 3))
     convert.assign(model, pytorch_i3d.tree_from_state_dict({k: v.numpy() for k, v in state.items()}))
-    np.testing.assert_allclose(np.asarray(model(clip, training=False)), _logits(reference, clip), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model(clip, training=False)), torch_logits(reference, clip), atol=1e-4)
 
 
 def test_convert_cli_brings_a_flow_charades_state_dict_back_bit_exact(tmp_path):

@@ -3,8 +3,8 @@
 ``--format onnx|openvino|litert`` writes a folder for ONNX Runtime, OpenVINO or LiteRT instead (builtin LiteRT
 operators only; ``--quantize float16`` halves the LiteRT file). ``--format tf1_hub`` writes the TF1 Hub format of
 TF-Hub's original module (``hub.Module``; ``i3d hub-cache`` installs it under the old handles); ``torchscript``
-a drop-in for StyleGAN-V's FVD detector ``i3d_torchscript.pt``; ``pytorch-i3d`` the ``InceptionI3d`` state dict
-of piergiaj/pytorch-i3d and TATS. Every export is reloaded in its own runtime and
+a drop-in for StyleGAN-V's FVD detector ``i3d_torchscript.pt`` (``--batch_norm_epsilon 1e-5``: the detector of
+VideoGPT, TATS and cd-fvd); ``pytorch-i3d`` the ``InceptionI3d`` state dict of piergiaj/pytorch-i3d and TATS. Every export is reloaded in its own runtime and
 compared with the Keras model before it is put in place; the check's figures are printed. ``--flow_weights`` adds
 the flow stream: a two-stream export whose logits are the sum of both streams'.
 """
@@ -26,6 +26,9 @@ flags.DEFINE_enum("format", "saved_model", list(FORMATS), "saved_model: a TF-Hub
                   "the original module's TF1 Hub format; onnx, openvino, litert: a folder for that runtime; "
                   "torchscript (i3d_torchscript.pt, StyleGAN-V's FVD detector), pytorch-i3d (InceptionI3d state "
                   "dict): PyTorch drop-ins. Runtimes need their extra, e.g. pip install \"i3d-keras[onnx]\".")
+flags.DEFINE_float("batch_norm_epsilon", None, "The batch norms' epsilon (default DeepMind's 1e-3). 1e-5 exports the "
+                   "FVD detector of VideoGPT, TATS and cd-fvd (same weights); a pytorch-i3d state dict holds no "
+                   "epsilon: the class that loads it decides.")
 flags.DEFINE_enum("quantize", "none", list(QUANTIZATIONS), "litert only: float16 weights (half the size; top-1 kept).")
 flags.DEFINE_string("out", None, "Folder to write, e.g. export/i3d-kinetics-400/1.", required=True)
 flags.DEFINE_bool("overwrite", False, "Replace an existing module at --out.")
@@ -41,10 +44,11 @@ def main(argv):
         if FLAGS.archive and FLAGS.format != "saved_model":
             raise ValueError("--archive is for --format saved_model")
         runtimes.require(FLAGS.format)
-        model = I3D(weights=FLAGS.weights, modality=FLAGS.modality, classes=FLAGS.classes, input_shape=None)
+        epsilon = {"batch_norm_epsilon": FLAGS.batch_norm_epsilon} if FLAGS.batch_norm_epsilon else {}
+        model = I3D(weights=FLAGS.weights, modality=FLAGS.modality, classes=FLAGS.classes, input_shape=None, **epsilon)
         name = FLAGS.weights
         if FLAGS.flow_weights:
-            flow = I3D(weights=FLAGS.flow_weights, modality="flow", classes=FLAGS.classes, input_shape=None)
+            flow = I3D(weights=FLAGS.flow_weights, modality="flow", classes=FLAGS.classes, input_shape=None, **epsilon)
             model, name = serving.two_stream_model(model, flow), f"{FLAGS.weights} + {FLAGS.flow_weights}"
         if FLAGS.format == "saved_model":
             path = serving.export(model, FLAGS.out, weights_name=name, overwrite=FLAGS.overwrite, archive=FLAGS.archive)

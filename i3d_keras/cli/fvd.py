@@ -17,7 +17,8 @@ from absl import flags
 from i3d_keras.cli import common, runtime_flags
 from i3d_keras.fvd import PROTOCOLS
 
-flags.DEFINE_enum("protocol", "original", list(PROTOCOLS), "How FVD is computed (resize, frames, covariance, square root).")
+flags.DEFINE_enum("protocol", "original", list(PROTOCOLS), "How FVD is computed: each family's resize, frames, "
+                  "covariance, square root and detector batch-norm epsilon (docs: FVD, Protocols).")
 flags.DEFINE_integer("num_frames", None, "Frames per clip (default: the protocol's; the original takes them as given).")
 flags.DEFINE_integer("max_videos", None, "Use at most this many videos per side (e.g. 2048 for stylegan-v).")
 flags.DEFINE_integer("batch_size", 16, "Videos per model call.")
@@ -72,7 +73,8 @@ def main(argv):
     failures = []
     with common.one_line_errors():
         model = None if all(fvd.Statistics.is_statistics_file(source) for source in sources) else (
-            runtime_flags.exported_model("kinetics400") or fvd.detector())
+            runtime_flags.exported_model("kinetics400", batch_norm_epsilon=fvd.get_protocol(FLAGS.protocol).epsilon)
+            or fvd.detector(FLAGS.protocol))
         (real, real_rows), (fake, fake_rows) = (side_statistics(source, side, model, failures)
                                                 for source, side in zip(sources, ("real", "fake")))
         real_count, fake_count = real.count, fake.count

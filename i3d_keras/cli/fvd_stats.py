@@ -22,7 +22,8 @@ from i3d_keras.fvd import PROTOCOLS
 
 flags.DEFINE_string("out", None, "The statistics file to write (.npz); the manifest goes beside it (.json).",
                     required=True)
-flags.DEFINE_enum("protocol", "original", list(PROTOCOLS), "How FVD is computed (resize, frames, offsets).")
+flags.DEFINE_enum("protocol", "original", list(PROTOCOLS), "How FVD is computed: each family's resize, frames, "
+                  "offsets and detector batch-norm epsilon (docs: FVD, Protocols).")
 flags.DEFINE_integer("num_frames", None, "Frames per clip (default: the protocol's).")
 flags.DEFINE_integer("seed", 0, "Seed of the clip offsets (protocols with random offsets), combined with each file name.")
 flags.DEFINE_bool("loop_short", False, "Loop videos shorter than the clip instead of failing them; the manifest then "

@@ -10,22 +10,22 @@ flags.DEFINE_enum("runtime", "tensorflow", list(RUNTIMES), "Where the model runs
 FLAGS = flags.FLAGS
 
 
-def exported_folder(weights, modality=None):
-    """None under ``--runtime tensorflow``; else the folder of the cached export of ``weights`` for ``--runtime``
-    (written and validated on first use)."""
+def exported_folder(weights, modality=None, batch_norm_epsilon=None):
+    """None under ``--runtime tensorflow``; else the folder of the cached export of ``weights`` (batch-norm
+    epsilon: ``runtimes.cached_export``) for ``--runtime`` (written and validated on first use)."""
     if FLAGS.runtime == "tensorflow":
         return None
     from i3d_keras import runtimes
 
     if "dtype" in FLAGS and FLAGS.dtype != "float32":
         raise ValueError(f"--dtype applies to --runtime tensorflow; the {FLAGS.runtime} export is float32")
-    return runtimes.cached_export(weights, RUNTIMES[FLAGS.runtime], modality)
+    return runtimes.cached_export(weights, RUNTIMES[FLAGS.runtime], modality, batch_norm_epsilon)
 
 
-def exported_model(weights, output="logits", modality=None):
+def exported_model(weights, output="logits", modality=None, batch_norm_epsilon=None):
     """None under ``--runtime tensorflow``; else the cached export of ``weights`` run in ``--runtime``, called
     like the Keras model and returning ``output`` (``"logits"`` or ``"features"``)."""
-    folder = exported_folder(weights, modality)
+    folder = exported_folder(weights, modality, batch_norm_epsilon)
     if folder is None:
         return None
     from i3d_keras import runtimes
