@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "I3D": "i3d_keras.model",
-    "VALID_ENDPOINTS": "i3d_keras.model",
+    "VALID_ENDPOINTS": "i3d_keras.architecture",
     "endpoint_model": "i3d_keras.model",
     "InceptionV1": "i3d_keras.inception_v1",
     "inflate": "i3d_keras.inflation",

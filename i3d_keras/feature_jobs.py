@@ -176,12 +176,12 @@ def merge_parts(paths, job, detector_sha256, dataset=None, split=None):
 
 def fetch_weights(job):
     """Downloads and converts the registered weight sets ``job`` uses (a worker then finds them in the cache)."""
-    from i3d_keras import weights
+    from i3d_keras import pretrained, weights
 
     names = list(job.weights.values()) if isinstance(job.weights, dict) else [job.weights]
     for name in names:
         if not getattr(job, "export", None) and weights.lookup(name) is not None:
-            weights.weights_file(name)
+            pretrained.weights_file(name)
 
 
 def extract_features(paths, job, options=None, timeout=None, overwrite=False, print_lines=False):

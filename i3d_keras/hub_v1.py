@@ -21,9 +21,10 @@ import os
 
 import numpy as np
 
-from i3d_keras import convert, files, layers
+from i3d_keras import architecture, convert, files
 from i3d_keras.data.decoding import CROP_SIZE
-from i3d_keras.model import ARCHITECTURE, MODALITY_CHANNELS, endpoint_name, logits_scope
+from i3d_keras.architecture import ARCHITECTURE, endpoint_name, logits_scope
+from i3d_keras.model import MODALITY_CHANNELS
 
 INPUT_NAME = "input_frames"  # the placeholder op
 SIGNATURE_INPUT = "rgb_input"  # the default signature's input key
@@ -57,7 +58,7 @@ def _unit(tf1, x, scope, channels, kernel, strides, assignments, tree):
             assignments[variable] = np.reshape(tree[f"{scope}/{param}"], [1, 1, 1, 1, channels])
         x = tf1.nn.conv3d(x, w, [1, *strides, 1], "SAME")
         x = tf1.nn.batch_normalization(x, stats["moving_mean"], stats["moving_variance"], stats["beta"], None,
-                                       layers.BN_EPSILON)
+                                       architecture.BN_EPSILON)
         return tf1.nn.relu(x)
 
 
@@ -66,7 +67,7 @@ def _max_pool(tf1, x, kernel, strides):
 
 
 def _inception_block(tf1, x, block, channels, assignments, tree):
-    names = layers.block_unit_names(block)
+    names = architecture.block_unit_names(block)
     c0, c1a, c1b, c2a, c2b, c3 = channels
     unit = lambda x, key, c, k: _unit(tf1, x, names[key], c, k, (1, 1, 1), assignments, tree)  # noqa: E731
     with tf1.variable_scope(block):
@@ -172,7 +173,12 @@ def export(model, path, weights_name="custom", overwrite=False):
     """Writes ``model`` as a validated TF1 Hub module at ``path``, atomically. Returns ``path``."""
     from i3d_keras import backend
 
+    from i3d_keras.model import batch_norm_epsilon
+
     backend.require_tensorflow("A TF1 Hub module export")
+    if batch_norm_epsilon(model) != architecture.BN_EPSILON:
+        raise ValueError(f"the TF1 Hub format is DeepMind's graph, with batch-norm epsilon {architecture.BN_EPSILON:g}; this "
+                         f"model's is {batch_norm_epsilon(model):g}: export it in another format")
     path = os.path.abspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")

@@ -7,6 +7,7 @@ Its ImageNet weights are what I3D is inflated from (see ``inflation``). Inputs a
 import keras
 
 from i3d_keras import layers
+from i3d_keras.functional import LeanFunctional
 from i3d_keras.model import ARCHITECTURE, build_trunk, check_head_arguments, endpoint_name, logits_scope
 
 VALID_ENDPOINTS_2D = tuple(endpoint_name(stage, rank=2) for stage in ARCHITECTURE)
@@ -42,7 +43,12 @@ def InceptionV1(
         x = layers.classifier_head(x, logits_scope(2), classes, 7, dropout_rate, classifier_activation, rank=2)
     else:
         x = layers.global_pool(x, pooling, rank=2)
-    model = keras.Model(inputs, x, name=name)
+    model = LeanFunctional(inputs, x, name=name)
     if weights is not None:
-        weights_lib.load_into(model, weights, rank=2)
+        weights_lib.load_into(model, weights, full_model_of_weights, rank=2)
     return model
+
+
+def full_model_of_weights(spec):
+    """The randomly initialised Inception-V1 that registered set ``spec`` fills exactly."""
+    return InceptionV1(weights=None, classes=spec.classes)

@@ -7,14 +7,10 @@ with ``/`` replaced by ``_`` because Keras 3 forbids slashes in layer names. Ten
 import keras
 
 from i3d_keras import backend
-
-BN_EPSILON = 1e-3
-BN_MOMENTUM = 0.999
+from i3d_keras.architecture import BN_EPSILON, BN_MOMENTUM, block_unit_names, keras_name
 
 
-def keras_name(scope):
-    """The Keras layer-name prefix of a TensorFlow scope: ``Mixed_4b/Branch_1/Conv3d_0b_3x3`` -> ``Mixed_4b_Branch_1_Conv3d_0b_3x3``."""
-    return scope.replace("/", "_")
+
 
 
 def _layer(kind, rank):
@@ -129,32 +125,10 @@ def inception_block(x, block, channels, rank=3, epsilon=BN_EPSILON):
     return keras.layers.Concatenate(name=block)([branch_0, branch_1, branch_2, branch_3])
 
 
-def conv_prefix(rank):
-    """``Conv3d`` or ``Conv2d``: the unit prefix of DeepMind's I3D and TF-slim's Inception-V1 scopes."""
-    return f"Conv{rank}d"
 
 
-def pool_prefix(rank):
-    """``MaxPool3d`` (DeepMind) or ``MaxPool`` (TF-slim)."""
-    return "MaxPool3d" if rank == 3 else "MaxPool"
 
 
-def block_unit_names(block, rank=3):
-    """The scopes inside inception block ``block``, keyed by branch position.
-
-    Keeps the published checkpoints' quirk: in ``Mixed_5b`` the second conv of Branch_2 is ``..._0a_3x3``.
-    """
-    conv, pool = conv_prefix(rank), pool_prefix(rank)
-    branch_2b = "0a_3x3" if block == "Mixed_5b" else "0b_3x3"
-    return {
-        "0a": f"{block}/Branch_0/{conv}_0a_1x1",
-        "1a": f"{block}/Branch_1/{conv}_0a_1x1",
-        "1b": f"{block}/Branch_1/{conv}_0b_3x3",
-        "2a": f"{block}/Branch_2/{conv}_0a_1x1",
-        "2b": f"{block}/Branch_2/{conv}_{branch_2b}",
-        "3pool": f"{block}/Branch_3/{pool}_0a_3x3",
-        "3b": f"{block}/Branch_3/{conv}_0b_1x1",
-    }
 
 
 @keras.saving.register_keras_serializable(package="i3d_keras")

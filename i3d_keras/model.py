@@ -5,39 +5,18 @@ Reproduces DeepMind's ``i3d.py`` layer for layer. Inputs are channels-last video
 3 channels for RGB, 2 for optical flow.
 """
 
-import collections
 import contextlib
 import functools
 import logging
 
 import keras
 
-from i3d_keras import backend, layers
+from i3d_keras import architecture, backend, layers
+from i3d_keras.architecture import (  # noqa: F401 (the architecture's tables, re-exported where they were)
+    ARCHITECTURE, VALID_ENDPOINTS, Stage, endpoint_layer_name, endpoint_name, logits_scope, unit_scopes)
+from i3d_keras.functional import LeanFunctional
 
 log = logging.getLogger(__name__)
-
-Stage = collections.namedtuple("Stage", "kind suffix kernel strides channels")
-
-# The network below the classifier, shared by I3D (3D kernels as written) and Inception-V1 (the last two
-# numbers of each kernel and stride). Mixed blocks list their six branch widths, see layers.inception_block.
-ARCHITECTURE = (
-    Stage("conv", "1a_7x7", (7, 7, 7), (2, 2, 2), 64),
-    Stage("pool", "2a_3x3", (1, 3, 3), (1, 2, 2), None),
-    Stage("conv", "2b_1x1", (1, 1, 1), (1, 1, 1), 64),
-    Stage("conv", "2c_3x3", (3, 3, 3), (1, 1, 1), 192),
-    Stage("pool", "3a_3x3", (1, 3, 3), (1, 2, 2), None),
-    Stage("mixed", "3b", None, None, (64, 96, 128, 16, 32, 32)),
-    Stage("mixed", "3c", None, None, (128, 128, 192, 32, 96, 64)),
-    Stage("pool", "4a_3x3", (3, 3, 3), (2, 2, 2), None),
-    Stage("mixed", "4b", None, None, (192, 96, 208, 16, 48, 64)),
-    Stage("mixed", "4c", None, None, (160, 112, 224, 24, 64, 64)),
-    Stage("mixed", "4d", None, None, (128, 128, 256, 24, 64, 64)),
-    Stage("mixed", "4e", None, None, (112, 144, 288, 32, 64, 64)),
-    Stage("mixed", "4f", None, None, (256, 160, 320, 32, 128, 128)),
-    Stage("pool", "5a_2x2", (2, 2, 2), (2, 2, 2), None),
-    Stage("mixed", "5b", None, None, (256, 160, 320, 32, 128, 128)),
-    Stage("mixed", "5c", None, None, (384, 192, 384, 48, 128, 128)),
-)
 
 MODALITY_CHANNELS = {"rgb": 3, "flow": 2}
 DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -49,43 +28,7 @@ TOO_SMALL_FOR_TOP = (f"I3D with its classifier needs clips of at least {MIN_FRAM
                      "use include_top=False)")
 
 
-def endpoint_name(stage, rank=3):
-    """The scope of a stage: ``Conv3d_1a_7x7``, ``MaxPool3d_2a_3x3`` or ``Mixed_3b`` (2D: ``Conv2d_...``, ``MaxPool_...``)."""
-    if stage.kind == "mixed":
-        return f"Mixed_{stage.suffix}"
-    prefix = layers.conv_prefix(rank) if stage.kind == "conv" else layers.pool_prefix(rank)
-    return f"{prefix}_{stage.suffix}"
-
-
-def logits_scope(rank=3):
-    """``Logits/Conv3d_0c_1x1`` (2D: ``Logits/Conv2d_0c_1x1``): the classifier's scope."""
-    return f"Logits/{layers.conv_prefix(rank)}_0c_1x1"
-
-
-VALID_ENDPOINTS = tuple(endpoint_name(stage) for stage in ARCHITECTURE)
-
-
-def unit_scopes(rank=3, final_endpoint=None):
-    """Every conv-BN unit's scope in network order, up to and including ``final_endpoint``."""
-    scopes = []
-    for stage in ARCHITECTURE:
-        name = endpoint_name(stage, rank)
-        if stage.kind == "conv":
-            scopes.append(name)
-        elif stage.kind == "mixed":
-            scopes += [s for key, s in layers.block_unit_names(name, rank).items() if key != "3pool"]
-        if name == final_endpoint:
-            break
-    return scopes
-
-
-def endpoint_layer_name(endpoint, rank=3):
-    """The Keras layer whose output is ``endpoint`` (a conv unit ends in its ReLU)."""
-    is_conv = endpoint.startswith(layers.conv_prefix(rank))
-    return layers.keras_name(endpoint) + ("_relu" if is_conv else "")
-
-
-def build_trunk(x, rank=3, final_endpoint="Mixed_5c", epsilon=layers.BN_EPSILON):
+def build_trunk(x, rank=3, final_endpoint="Mixed_5c", epsilon=architecture.BN_EPSILON):
     """Adds the network from the stem up to ``final_endpoint`` (inclusive) on ``x``, every batch norm with
     ``epsilon``; returns its output."""
     for stage in ARCHITECTURE:
@@ -193,7 +136,7 @@ def I3D(
     final_endpoint=None,
     name=None,
     dtype=None,
-    batch_norm_epsilon=layers.BN_EPSILON,
+    batch_norm_epsilon=architecture.BN_EPSILON,
 ):
     """Builds I3D, optionally with pretrained weights.
 
@@ -246,11 +189,20 @@ def I3D(
                                        too_small=TOO_SMALL_FOR_TOP)
         else:
             x = layers.global_pool(x, pooling)
-        model = keras.Model(inputs, x, name=name or f"i3d_{modality}")
+        model = LeanFunctional(inputs, x, name=name or f"i3d_{modality}")
 
     if weights is not None:
-        weights_lib.load_into(model, weights, full_model=include_top and spec is not None and classes == spec.classes)
+        weights_lib.load_into(model, weights, full_model_of_weights,
+                              full_model=include_top and spec is not None and classes == spec.classes)
     return model
+
+
+def full_model_of_weights(spec):
+    """The randomly initialised I3D that registered set ``spec`` fills exactly (``weights.weights_file``)."""
+    if spec.architecture != "i3d":
+        raise ValueError(f"{spec.name!r} holds {spec.architecture} weights, not I3D's: inflate them "
+                         "(i3d_keras.inflate)")
+    return I3D(weights=None, modality=spec.modality, classes=spec.classes)
 
 
 def batch_norm_epsilon(model):
@@ -274,11 +226,11 @@ def split_model(model, endpoint):
     """
     if endpoint not in VALID_ENDPOINTS[1:]:
         raise ValueError(f"Cannot split at {endpoint!r}; valid endpoints: {', '.join(VALID_ENDPOINTS[1:])}")
-    if not any(layer.name.startswith(layers.keras_name(endpoint)) for layer in model.layers):
+    if not any(layer.name.startswith(architecture.keras_name(endpoint)) for layer in model.layers):
         raise ValueError(f"Cannot split {model.name} at {endpoint}: it ends before")
     previous = VALID_ENDPOINTS[VALID_ENDPOINTS.index(endpoint) - 1]
     boundary = model.get_layer(endpoint_layer_name(previous)).output
-    return keras.Model(model.input, boundary, name=f"{model.name}_to_{previous}"), keras.Model(
+    return LeanFunctional(model.input, boundary, name=f"{model.name}_to_{previous}"), LeanFunctional(
         boundary, model.output, name=f"{model.name}_from_{endpoint}"
     )
 
@@ -289,4 +241,4 @@ def endpoint_model(model, endpoints=("Mixed_5c",), rank=3):
     ``rank=2`` for an Inception-V1 (endpoints named ``Conv2d_1a_7x7``, ``MaxPool_2a_3x3``, ...).
     """
     outputs = {endpoint: model.get_layer(endpoint_layer_name(endpoint, rank)).output for endpoint in endpoints}
-    return keras.Model(model.input, outputs, name=model.name + "_endpoints")
+    return LeanFunctional(model.input, outputs, name=model.name + "_endpoints")

@@ -281,7 +281,7 @@ def cached_export(weights, fmt, modality=None, batch_norm_epsilon=None):
 
     ``weights``: a registered name or a ``.weights.h5`` file (keyed by its sha256); ``batch_norm_epsilon``: the
     model's (``I3D``; None: DeepMind's 1e-3), named in the folder when not DeepMind's."""
-    from i3d_keras import layers
+    from i3d_keras import architecture
     from i3d_keras import weights as weights_lib
     from i3d_keras.model import I3D
 
@@ -290,8 +290,8 @@ def cached_export(weights, fmt, modality=None, batch_norm_epsilon=None):
         key = f"{os.path.basename(weights).split('.')[0]}-{files.sha256(weights)[:16]}"
     else:
         key = weights_lib.lookup(weights).name
-    batch_norm_epsilon = batch_norm_epsilon or layers.BN_EPSILON
-    if batch_norm_epsilon != layers.BN_EPSILON:
+    batch_norm_epsilon = batch_norm_epsilon or architecture.BN_EPSILON
+    if batch_norm_epsilon != architecture.BN_EPSILON:
         key += f"-bn{batch_norm_epsilon:g}"
     path = os.path.join(weights_lib.cache_dir(), "exports", f"{key}-{fmt}")
     if not os.path.exists(os.path.join(path, VALIDATION_FILE)):
@@ -343,10 +343,10 @@ def _torch_session(fmt, batch_norm_epsilon=None):
     def session(path, threads):
         import torch
 
-        from i3d_keras import layers, torch_i3d
+        from i3d_keras import architecture, torch_i3d
 
         torch.set_num_threads(threads)
-        model = torch_i3d.load(path, fmt, batch_norm_epsilon or layers.BN_EPSILON)
+        model = torch_i3d.load(path, fmt, batch_norm_epsilon or architecture.BN_EPSILON)
 
         def run(feeds):
             with torch.no_grad():

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from i3d_keras import files
+from i3d_keras.functional import LeanFunctional
 from i3d_keras.data.decoding import CROP_SIZE, SHORT_SIDE
 from i3d_keras.model import FEATURE_CHANNELS, MODALITY_CHANNELS, endpoint_layer_name
 from i3d_keras.preprocessing import label_names
@@ -127,7 +128,7 @@ def two_stream_model(rgb_model, flow_model):
         raise ValueError(f"stream outputs differ: {rgb_model.output_shape} vs {flow_model.output_shape}")
     inputs = {"rgb": keras.Input(rgb_model.input_shape[1:], name="rgb"), "flow": keras.Input(flow_model.input_shape[1:], name="flow")}
     logits = keras.layers.Add(name="fused_logits")([rgb_model(inputs["rgb"]), flow_model(inputs["flow"])])
-    return keras.Model(inputs, logits, name="i3d_two_stream")
+    return LeanFunctional(inputs, logits, name="i3d_two_stream")
 
 
 _CARD_INPUTS = {

@@ -120,13 +120,14 @@ def feature_model(weights, modality, endpoint="Mixed_5c", dtype=None):
     """The snippet feature extractor of one stream: ``[batch, T, 224, 224, C]`` in [-1, 1] -> ``[batch, D]``."""
     import keras
 
+    from i3d_keras.functional import LeanFunctional
     from i3d_keras.model import I3D, MODALITY_CHANNELS
 
     if endpoint != "Mixed_5c":
         return I3D(weights=weights, modality=modality, include_top=False, final_endpoint=endpoint, pooling="avg", dtype=dtype)
     full = I3D(weights=weights, modality=modality, input_shape=(None, SIZE, SIZE, MODALITY_CHANNELS[modality]), dtype=dtype)
     pooled = keras.layers.GlobalAveragePooling3D(name="snippet_mean", dtype="float32")(full.get_layer("Logits_avg_pool").output)
-    return keras.Model(full.input, pooled, name=f"{full.name}_snippet_features")
+    return LeanFunctional(full.input, pooled, name=f"{full.name}_snippet_features")
 
 
 def _flow_items(path, options, flow_root):

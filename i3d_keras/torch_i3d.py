@@ -21,12 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i3d_keras import layers
-from i3d_keras.model import ARCHITECTURE, endpoint_name
+from i3d_keras import architecture
+from i3d_keras.architecture import ARCHITECTURE, endpoint_name
 
 DETECTOR_SIZE = 224  # what FVDDetector's resize=True resizes frames to
-# the branches of an inception block as pytorch-i3d names them, keyed as layers.block_unit_names keys them
-BRANCH_NAMES = {"0a": "b0", "1a": "b1a", "1b": "b1b", "2a": "b2a", "2b": "b2b", "3b": "b3b"}
 
 
 def same_padding(sizes: List[int], kernel: List[int], strides: List[int]) -> List[int]:
@@ -42,7 +40,7 @@ def same_padding(sizes: List[int], kernel: List[int], strides: List[int]) -> Lis
 class Unit3D(nn.Module):
     """Conv3d (no bias, ``same``) -> batch norm -> ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel, strides=(1, 1, 1), epsilon=layers.BN_EPSILON):
+    def __init__(self, in_channels: int, out_channels: int, kernel, strides=(1, 1, 1), epsilon=architecture.BN_EPSILON):
         super().__init__()
         self.kernel, self.strides = list(kernel), list(strides)
         self.conv3d = nn.Conv3d(in_channels, out_channels, tuple(kernel), tuple(strides), bias=False)
@@ -65,7 +63,7 @@ class MaxPool3dSame(nn.Module):
 
 
 class InceptionBlock(nn.Module):
-    def __init__(self, in_channels: int, channels, epsilon=layers.BN_EPSILON):
+    def __init__(self, in_channels: int, channels, epsilon=architecture.BN_EPSILON):
         super().__init__()
         c0, c1a, c1b, c2a, c2b, c3 = channels
         one, three = (1, 1, 1), (3, 3, 3)
@@ -96,7 +94,7 @@ class PytorchI3D(nn.Sequential):
     """I3D with pytorch-i3d's module names: ``[batch, C, T, H, W]`` in [-1, 1] -> logits ``[batch, classes]``;
     ``epsilon``: the batch norms' (``I3D(batch_norm_epsilon=...)``)."""
 
-    def __init__(self, in_channels: int = 3, classes: int = 400, epsilon: float = layers.BN_EPSILON):
+    def __init__(self, in_channels: int = 3, classes: int = 400, epsilon: float = architecture.BN_EPSILON):
         stages, channels = collections.OrderedDict(), in_channels
         for stage in ARCHITECTURE:
             name = endpoint_name(stage)
@@ -146,7 +144,7 @@ def state_dict_arrays(model):
     return {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
 
 
-def from_weight_tree(tree, in_channels=3, classes=400, epsilon=layers.BN_EPSILON):
+def from_weight_tree(tree, in_channels=3, classes=400, epsilon=architecture.BN_EPSILON):
     """A ``PytorchI3D`` (eval mode, batch-norm ``epsilon``) holding the weights of weight tree ``tree``."""
     from i3d_keras.convert import pytorch_i3d
 
@@ -175,7 +173,7 @@ def save(keras_model, path, fmt):
     torch.jit.script(detector.eval()).save(path)
 
 
-def load(path, fmt, epsilon=layers.BN_EPSILON):
+def load(path, fmt, epsilon=architecture.BN_EPSILON):
     """A module (eval mode) taking ``[batch, C, T, H, W]`` in [-1, 1] to logits, from ``save``'s file. A state dict
     is read with ``torch.load(weights_only=True)`` into a ``PytorchI3D`` with batch-norm ``epsilon`` (a TorchScript
     file carries its own)."""

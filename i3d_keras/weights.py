@@ -187,23 +187,12 @@ def fetch_source(spec):
     return paths[0]
 
 
-def build_full_model(spec):
-    """The model a weight set fills exactly (with its classifier), randomly initialised."""
-    if spec.architecture == "inception_v1":
-        from i3d_keras.inception_v1 import InceptionV1
-
-        return InceptionV1(weights=None, classes=spec.classes)
-    from i3d_keras.model import I3D
-
-    return I3D(weights=None, modality=spec.modality, classes=spec.classes)
+RANKS = {"i3d": 3, "inception_v1": 2}  # the convolutions' rank of each architecture a set can fill
 
 
-def _rank(spec):
-    return 2 if spec.architecture == "inception_v1" else 3
-
-
-def convert_source(spec, source_path, output_path):
-    """Converts ``source_path`` with ``spec``'s converter into a Keras ``.weights.h5`` at ``output_path``.
+def convert_source(spec, source_path, output_path, model):
+    """Converts ``source_path`` with ``spec``'s converter into ``model`` (the model the set fills exactly, with
+    its classifier: ``build_full(spec)`` of ``weights_file``) and writes a Keras ``.weights.h5`` at ``output_path``.
 
     Strict: every source tensor must fill a model weight and every model weight must be filled.
     """
@@ -211,15 +200,18 @@ def convert_source(spec, source_path, output_path):
 
     converter = importlib.import_module(f"i3d_keras.convert.{spec.converter}")
     tree = converter.convert(source_path)
-    model = build_full_model(spec)
-    convert.assign(model, tree, rank=_rank(spec), source=source_path)
+    convert.assign(model, tree, rank=RANKS[spec.architecture], source=source_path)
     with files.atomic_path(output_path, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
     return output_path
 
 
-def weights_file(name):
-    """The converted ``.weights.h5`` of registered set ``name``, built on first use and sha256-checked."""
+def weights_file(name, build_full):
+    """The converted ``.weights.h5`` of registered set ``name``, built on first use and sha256-checked.
+
+    ``build_full(spec)``: the randomly initialised model the set fills exactly (its architecture's constructor;
+    ``pretrained.full_model`` for any set). This module builds no model itself, so the model modules can load
+    weights from here and imports point one way."""
     spec = lookup(name)
     if spec is None:
         raise ValueError(f"{name!r} is not a registered weight set")
@@ -230,7 +222,7 @@ def weights_file(name):
             return path
         log.warning("%s: sha256 mismatch, converting again", path)
     log.info("Converting weights %s (first use)", spec.name)
-    convert_source(spec, fetch_source(spec), path)
+    convert_source(spec, fetch_source(spec), path, build_full(spec))
     digest = files.sha256(path)
     if spec.converted_sha256 and digest != spec.converted_sha256:  # same tensors, other Keras/h5py version
         log.warning("%s: sha256 %s differs from the reference conversion's %s", path, digest, spec.converted_sha256)
@@ -239,23 +231,23 @@ def weights_file(name):
     return path
 
 
-def load_into(model, weights, rank=3, full_model=False):
+def load_into(model, weights, build_full, rank=3, full_model=False):
     """Loads registered set or ``.weights.h5`` file ``weights`` into ``model`` (any head, endpoint or pooling).
 
     ``full_model``: ``model`` has exactly the set's layers (its classifier, its classes), so the file loads
-    directly. Otherwise a registered set is copied by layer name from its full model, built for the purpose;
-    a classifier whose class count differs from the set's is left freshly initialised (that is how the head is
-    replaced).
+    directly. Otherwise a registered set is copied by layer name from its full model, built for the purpose by
+    ``build_full(spec)`` (see ``weights_file``); a classifier whose class count differs from the set's is left
+    freshly initialised (that is how the head is replaced).
     """
     spec = lookup(weights)
     if spec is None:
         model.load_weights(weights)
         return
     if full_model:  # saves building a second model and copying every tensor (140 MiB less at the peak)
-        model.load_weights(weights_file(spec.name))
+        model.load_weights(weights_file(spec.name, build_full))
         return
-    source = build_full_model(spec)
-    source.load_weights(weights_file(spec.name))
+    source = build_full(spec)
+    source.load_weights(weights_file(spec.name, build_full))
     tree = convert.read_tree(source, rank)
     targets = convert.model_variables(model, rank)
     skip = [key for key, var in targets.items() if key.startswith("Logits/") and tuple(var.shape) != tree[key].shape]

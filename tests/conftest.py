@@ -25,6 +25,7 @@ def weights_cache(tmp_path_factory):
     """Converted weights go to a fresh folder per test session, never to the user's cache."""
     folder = tmp_path_factory.mktemp("i3d_keras_cache")
     os.environ["I3D_KERAS_CACHE"] = str(folder)
+    os.environ["DNNLIB_CACHE_DIR"] = str(tmp_path_factory.mktemp("dnnlib"))  # i3d hub-cache's detector goes there
     return folder
 
 

@@ -14,7 +14,7 @@ from conftest import REPO, code_blocks, html_text
 from i3d_keras.cli.main import COMMANDS
 
 # the public API: i3d_keras' exports (by the module that defines them) and the modules the guides send users to
-API_MODULES = ["i3d_keras.fvd", "i3d_keras.snippets", "i3d_keras.runtimes", "i3d_keras.training",
+API_MODULES = ["i3d_keras.fvd", "i3d_keras.functional.LeanFunctional", "i3d_keras.snippets", "i3d_keras.runtimes", "i3d_keras.training",
                "i3d_keras.training.model_setup", "i3d_keras.training.strategy", "i3d_keras.data.datasets",
                "i3d_keras.data.pipeline", "i3d_keras.data.transforms", "i3d_keras.data.decoding",
                "i3d_keras.data.flow", "i3d_keras.data.tvl1", "i3d_keras.data.tfrecord", "i3d_keras.data.beam"]

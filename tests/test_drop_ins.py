@@ -103,6 +103,28 @@ np.savez(sys.argv[2], version=torch.__version__, **results)
 '''
 
 
+# dnnlib's cache rule, written here from StyleGAN-V's src/dnnlib/util.py (open_url): a URL is answered from
+# <DNNLIB_CACHE_DIR>/downloads/<md5 of the URL string>_* when exactly one file matches, before any network.
+# StyleGAN-V then runs ``with dnnlib.util.open_url(detector_url) as f: detector = torch.jit.load(f)``.
+DNNLIB_DETECTOR = """
+import glob, hashlib, os, socket, sys
+
+def no_network(*args, **kwargs):
+    raise OSError("the network is blocked in this test")
+
+socket.socket.connect = socket.create_connection = no_network  # only the cache can answer
+
+def open_url(url):
+    cache = os.path.join(os.environ["DNNLIB_CACHE_DIR"], "downloads")
+    found = glob.glob(os.path.join(cache, hashlib.md5(url.encode("utf-8")).hexdigest() + "_*"))
+    if len(found) != 1:
+        raise SystemExit(f"dnnlib would download {url}: {len(found)} cache files match")
+    return open(found[0], "rb")
+
+sys.argv[1] = open_url(sys.argv[1])
+""" + STYLEGAN_V_DETECTOR
+
+
 def run_python(python, code, *args, env=None):
     """Runs ``code`` with ``python`` and fails with its stderr's end when it fails."""
     result = subprocess.run([python, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=600,
@@ -116,11 +138,14 @@ def hub_cache_dir(tmp_path_factory, kinetics_i3d):
     """``TFHUB_CACHE_DIR=D i3d hub-cache`` with no network: Kinetics-400 installed, Kinetics-600 skipped (its
     checkpoint cannot be downloaded), then a random-weights 600-class module installed under its handles."""
     folder = tmp_path_factory.mktemp("tfhub_modules")
+    env = dict(os.environ, TFHUB_CACHE_DIR=str(folder), DNNLIB_CACHE_DIR=str(folder.parent / "dnnlib"), **OFFLINE)
     result = subprocess.run([sys.executable, "-m", "i3d_keras", "hub-cache"], capture_output=True, text=True,
-                            timeout=600, env=dict(os.environ, TFHUB_CACHE_DIR=str(folder), **OFFLINE), check=False)
+                            timeout=600, env=env, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    handles, detector = result.stdout.split("TorchScript FVD detector")  # then the dnnlib names, as listed
+    listed = [line.split()[0] for line in handles.splitlines() if line.startswith("  ")]
     assert listed == hub_cache.handles("kinetics400") and len(listed) == 24
+    assert [line.split()[0] for line in detector.splitlines() if line.startswith("  ")] == list(hub_cache.DETECTOR_URLS)
     assert "kinetics600: skipped" in result.stderr
     keras.utils.set_random_seed(600)
     model_600 = I3D(weights=None, classes=600, input_shape=(None, 224, 224, 3))
@@ -186,6 +211,33 @@ def test_hub_cache_refuses_a_folder_it_did_not_write_and_uninstalls_exactly_its_
     assert sorted(os.listdir(cache)) == before
 
 
+def test_dnnlib_cache_rule_finds_our_detector_offline_and_hub_cache_keeps_to_its_own_files(tmp_path):
+    """The cache rule of the StyleGAN-V code that loads the detector; the stylegan-v embeddings through it are
+    checked in ``test_stylegan_v_code_runs_unchanged_after_hub_cache``."""
+    cache = tmp_path / "downloads"
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / hub_cache.DETECTOR).write_bytes(b"ours")
+    cache.mkdir()
+    (cache / "unrelated.pt").write_bytes(b"left alone")
+    foreign = pathlib.Path(hub_cache.dnnlib_file(str(cache), hub_cache.DETECTOR_URLS[0]).replace(
+        hub_cache.DETECTOR, "i3d_torchscript.pt.tmp"))  # another <md5>_ file: dnnlib would read neither
+    foreign.write_bytes(b"a download in progress")
+    with pytest.raises(FileExistsError, match="another file under a detector URL's dnnlib name"):
+        hub_cache.install_detector(str(export), str(cache))
+    foreign.unlink()
+    before = sorted(os.listdir(cache))
+    installed = hub_cache.install_detector(str(export), str(cache))
+    assert list(installed) == list(hub_cache.DETECTOR_URLS) and len(installed) == 6
+    assert all(pathlib.Path(path).read_bytes() == b"ours" for path in installed.values())
+    assert hub_cache.install_detector(str(export), str(cache)) == installed  # again: replaces its own
+    assert len(hub_cache.uninstall_detector(str(cache))) == 6 and sorted(os.listdir(cache)) == before
+    pathlib.Path(installed[hub_cache.DETECTOR_URLS[0]]).write_bytes(b"the real download")  # not ours: refused
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        hub_cache.install_detector(str(export), str(cache))
+    assert pathlib.Path(installed[hub_cache.DETECTOR_URLS[0]]).read_bytes() == b"the real download"
+
+
 # -- PyTorch ---------------------------------------------------------------------------------------------------
 
 def test_pytorch_i3d_export_loads_strictly_into_inception_i3d_and_round_trips_bit_exact(kinetics_i3d, tmp_path):
@@ -248,7 +300,7 @@ def test_bad_pytorch_i3d_files_get_one_line_exit_2_and_nothing_written(tmp_path)
     assert result.returncode == 2 and len(error_lines(result.stderr)) == 1, result.stderr
     assert str(source) in error_lines(result.stderr)[0] and "refusing" in error_lines(result.stderr)[0]
     assert not out.exists() and not marker.exists() and "Traceback" not in result.stderr
-    from i3d_keras import weights
+    from i3d_keras import pretrained, weights
 
     for case, words in (("missing key", "Mixed_4d.b2b.bn.running_var"), ("wrong shape", "with the wrong shape")):
         state = _state_dict()
@@ -259,7 +311,7 @@ def test_bad_pytorch_i3d_files_get_one_line_exit_2_and_nothing_written(tmp_path)
         torch.save(state, source)
         spec = weights.WeightSet("local", str(source), "rgb", 400, "pytorch_i3d", ())
         with pytest.raises(ValueError) as error:
-            weights.convert_source(spec, str(source), str(out))  # what i3d convert runs
+            pretrained.convert_source(spec, str(source), str(out))  # what i3d convert runs
         assert str(source) in str(error.value) and words in str(error.value) and "\n" not in str(error.value)
         assert not out.exists()
 
@@ -282,11 +334,13 @@ def stylegan_v_videos(tmp_path_factory, kinetics_i3d):
 
 @pytest.mark.parametrize("python", [sys.executable, pytest.param(LEGACY_PYTHON, marks=needs_legacy_venv)],
                          ids=["newest torch", "torch 2.4.1"])
-def test_torchscript_detector_gives_the_stylegan_v_embeddings_and_fvd(stylegan_v_videos, python, tmp_path):
+def test_stylegan_v_code_runs_unchanged_after_hub_cache(hub_cache_dir, stylegan_v_videos, python, tmp_path):
+    """StyleGAN-V's FVD code as it is: its detector URL opened through dnnlib's cache (no network), then the
+    TorchScript detector that ``i3d hub-cache`` placed there gives our ``stylegan-v`` embeddings and FVD."""
     folder, ours = stylegan_v_videos
-    detector = runtimes.cached_export("kinetics400", "torchscript")  # validated against the Keras model at export
-    path = os.path.join(detector, runtimes.MODEL_FILES["torchscript"])
-    run_python(python, STYLEGAN_V_DETECTOR, path, tmp_path / "out.npz", folder / "real.npy", folder / "fake.npy")
+    env = {"DNNLIB_CACHE_DIR": str(hub_cache_dir[0].parent / "dnnlib"), **OFFLINE}
+    run_python(python, DNNLIB_DETECTOR, hub_cache.DETECTOR_URLS[0], tmp_path / "out.npz", folder / "real.npy",
+               folder / "fake.npy", env=env)
     with np.load(tmp_path / "out.npz") as out:
         out = dict(out)
     expected_version = torch.__version__ if python == sys.executable else "2.4.1"

@@ -8,7 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from i3d_keras import files, weights
+from i3d_keras import files, pretrained, weights
 from i3d_keras.weights import Source
 
 
@@ -24,16 +24,16 @@ def test_registry_names_every_published_set():
 
 
 def test_first_use_converts_then_reuses_and_checks_the_hash(kinetics_i3d):
-    path = weights.weights_file("kinetics400")  # converted once by the session fixture
+    path = pretrained.weights_file("kinetics400")  # converted once by the session fixture
     record = open(path + ".sha256").read().strip()
     assert record == files.sha256(path)
     stamp = os.stat(path).st_mtime_ns
-    assert weights.weights_file("kinetics400") == path and os.stat(path).st_mtime_ns == stamp  # reused
+    assert pretrained.weights_file("kinetics400") == path and os.stat(path).st_mtime_ns == stamp  # reused
     with open(path, "r+b") as file:  # damage the cached file: it is detected and rebuilt
         file.seek(5000)
         file.write(b"\0" * 64)
     assert files.sha256(path) != record
-    weights.weights_file("kinetics400")
+    pretrained.weights_file("kinetics400")
     assert files.sha256(path) == record
 
 

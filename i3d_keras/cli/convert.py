@@ -22,11 +22,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     common.start(argv)
-    from i3d_keras import weights
+    from i3d_keras import pretrained, weights
 
     with common.one_line_errors():
         if FLAGS.weights:
-            print(weights.weights_file(FLAGS.weights))
+            print(pretrained.weights_file(FLAGS.weights))
             return
         if not (FLAGS.source and FLAGS.format and FLAGS.out):
             raise ValueError("give --weights NAME, or --source, --format and --out")
@@ -43,5 +43,5 @@ def main(argv):
         modality, classes = FLAGS.modality or modality, FLAGS.classes or classes
         converter = FLAGS.format.replace("-", "_")
         spec = weights.WeightSet("local", FLAGS.source, modality, classes, converter, (), architecture)
-        weights.convert_source(spec, FLAGS.source, FLAGS.out)
+        pretrained.convert_source(spec, FLAGS.source, FLAGS.out)
         print(FLAGS.out)

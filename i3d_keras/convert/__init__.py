@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 
-from i3d_keras import layers
-from i3d_keras.model import logits_scope, unit_scopes
+from i3d_keras import architecture
+from i3d_keras.architecture import logits_scope, unit_scopes
 
 BN_PARAMS = ("beta", "moving_mean", "moving_variance")
 
@@ -31,14 +31,14 @@ def model_variables(model, rank=3):
     """``{canonical key: Keras variable}`` for every weight of an I3D (rank 3) or Inception-V1 (rank 2) model."""
     variables = {}
     for scope in unit_scopes(rank):
-        conv = _maybe_layer(model, layers.keras_name(scope) + "_conv")
+        conv = _maybe_layer(model, architecture.keras_name(scope) + "_conv")
         if conv is None:
             continue
-        bn = model.get_layer(layers.keras_name(scope) + "_bn")
+        bn = model.get_layer(architecture.keras_name(scope) + "_bn")
         variables[scope + "/kernel"] = conv.kernel
         for param in BN_PARAMS:
             variables[f"{scope}/{param}"] = getattr(bn, param)
-    head = _maybe_layer(model, layers.keras_name(logits_scope(rank)) + "_conv")
+    head = _maybe_layer(model, architecture.keras_name(logits_scope(rank)) + "_conv")
     if head is not None:
         variables[logits_scope(rank) + "/kernel"] = head.kernel
         variables[logits_scope(rank) + "/bias"] = head.bias

@@ -13,25 +13,26 @@ containers only, and anything else is refused.
 
 import numpy as np
 
-from i3d_keras import layers
+from i3d_keras import architecture
 from i3d_keras.convert import WeightsMismatchError, raise_mismatch
-from i3d_keras.model import ARCHITECTURE, endpoint_name, logits_scope
+from i3d_keras.architecture import ARCHITECTURE, endpoint_name, logits_scope
 
 _BN = {"beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 _PREFIXES = ("module.",)  # what nn.DataParallel puts before every key
+# the branches of an inception block as pytorch-i3d names them (torch_i3d.InceptionBlock's attributes), keyed as
+# architecture.block_unit_names keys them
+BRANCH_NAMES = {"0a": "b0", "1a": "b1a", "1b": "b1b", "2a": "b2a", "2b": "b2b", "3b": "b3b"}
 
 
 def module_names():
     """``{canonical scope: pytorch-i3d module path}`` of every conv unit, and of the classifier."""
-    from i3d_keras.torch_i3d import BRANCH_NAMES
-
     names = {}
     for stage in ARCHITECTURE:
         scope = endpoint_name(stage)
         if stage.kind == "conv":
             names[scope] = scope
         elif stage.kind == "mixed":
-            for key, unit_scope in layers.block_unit_names(scope).items():
+            for key, unit_scope in architecture.block_unit_names(scope).items():
                 if key in BRANCH_NAMES:
                     names[unit_scope] = f"{scope}.{BRANCH_NAMES[key]}"
     names[logits_scope()] = "logits"

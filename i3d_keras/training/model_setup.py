@@ -3,7 +3,7 @@ train, batch-norm handling, precision; and its optimizer, schedule, loss and met
 
 import keras
 
-from i3d_keras import layers
+from i3d_keras import architecture
 from i3d_keras.model import I3D, dtype_policy
 
 HEAD_PREFIX = "Logits"  # every classifier layer's name starts with it
@@ -53,10 +53,11 @@ def fetch_start_weights(config):
     """Downloads and converts a registered start (``config.init``) now, before the run is seeded: converting
     builds a model, whose initialisers draw from Keras' random generator, so converting after seeding would start
     a first run (empty cache) differently from every later one."""
+    from i3d_keras import pretrained
     from i3d_keras import weights as weights_lib
 
     if config.init not in RANDOM_INITS and weights_lib.lookup(config.init) is not None:
-        weights_lib.weights_file(config.init)
+        pretrained.weights_file(config.init)
 
 
 def synchronize_batch_norm(model):
@@ -90,7 +91,7 @@ def set_trainable(model, trainable_from="all", freeze_bn=False):
     elif trainable_from == "head":
         first = next(i for i, name in enumerate(names) if name.startswith(HEAD_PREFIX))
     else:
-        starts = [i for i, name in enumerate(names) if name.startswith(layers.keras_name(trainable_from))]
+        starts = [i for i, name in enumerate(names) if name.startswith(architecture.keras_name(trainable_from))]
         if not starts:
             raise ValueError(f"{trainable_from} is not part of this model (it ends before it)")
         first = starts[0]
