@@ -15,11 +15,13 @@ Statistics stream: any number of videos in bounded memory, kept as count, mean a
 in float64 (merged by Chan et al.'s pairwise rule), saved and loaded as ``.npz``.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -320,13 +322,16 @@ class Statistics:
     def load(cls, path, protocol=None, detector_sha256=None, check=True):
         """Reads ``save``'s file. With ``check``, refuses (``ManifestMismatch``, one line) a file whose manifest
         names another ``protocol`` or another detector (``detector_sha256``) than the ones given."""
-        with np.load(path, allow_pickle=False) as data:
+        with untrusted_arrays(path) as data:
             if not {"count", "mean", "m2"} <= set(data.files):
                 raise ValueError(f"{path}: not FVD statistics (needs arrays count, mean, m2)")
             name = str(data["protocol"]) if "protocol" in data.files else ""
-            manifest = json.loads(str(data["manifest"])) if "manifest" in data.files else {}
-            stats = cls(int(data["count"]), data["mean"].astype(np.float64), data["m2"].astype(np.float64), name,
-                        manifest)
+            manifest = data["manifest"] if "manifest" in data.files else None
+            stats = cls(int(data["count"]), data["mean"].astype(np.float64), data["m2"].astype(np.float64), name)
+        try:
+            stats.manifest = json.loads(str(manifest)) if manifest is not None else {}
+        except ValueError as error:
+            raise ValueError(f"{path}: its manifest is not JSON ({error})") from None
         if check:
             stats.check(path, protocol, detector_sha256)
         return stats
@@ -355,7 +360,7 @@ class Statistics:
     def is_statistics_file(path):
         if not str(path).endswith(".npz") or not os.path.isfile(path):
             return False
-        with np.load(path, allow_pickle=False) as data:
+        with untrusted_arrays(path) as data:
             return {"count", "mean", "m2"} <= set(data.files)
 
 
@@ -452,15 +457,55 @@ def video_files(folder):
     return [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
 
 
+def _refusal(path, error):
+    """Our one line for what ``np.load(allow_pickle=False)`` would not read, naming the file; None for other errors."""
+    text = str(error)
+    if "Object arrays" in text:
+        return ValueError(f"{path}: holds object arrays (pickled data), refused as untrusted: only plain arrays are "
+                          "read, never unpickled")
+    if "pickle" in text:
+        return ValueError(f"{path}: not a .npy/.npz array file (numpy would read it as a pickle, which is refused as "
+                          "untrusted: never unpickled)")
+    if isinstance(error, (OSError, EOFError, zipfile.BadZipFile)):
+        return ValueError(f"{path}: not a readable .npy/.npz array file ({text.splitlines()[0] if text else type(error).__name__})")
+    return None
+
+
+class _Arrays:
+    """An ``.npz``'s members, each read with ``_refusal``'s messages."""
+
+    def __init__(self, path, archive):
+        self.path, self.archive, self.files = path, archive, archive.files
+
+    def __getitem__(self, name):
+        try:
+            return self.archive[name]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise (_refusal(self.path, error) or error) from None
+
+
+@contextlib.contextmanager
+def untrusted_arrays(path):
+    """``np.load(path, allow_pickle=False)`` of a user's ``.npy`` / ``.npz`` (an ``.npz``'s members read on access),
+    with one-line refusals naming the file: pickled or object data is refused as untrusted and never unpickled;
+    an unreadable file says why."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise (_refusal(path, error) or error) from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            yield _Arrays(path, loaded)
+    else:
+        yield loaded
+
+
 def _read_file(path):
     """The videos ``[N, T, H, W, 3]`` in a ``.npy`` / ``.npz`` array file (one video ``[T, H, W, 3]`` too), or the
     frames of a video file (RGB, native rate and size)."""
     if path.endswith(ARRAY_SUFFIXES):
-        loaded = np.load(path, allow_pickle=False)
-        if path.endswith(".npz"):
-            with loaded:
-                loaded = loaded[loaded.files[0]]
-        array = np.asarray(loaded)
+        with untrusted_arrays(path) as loaded:
+            array = np.asarray(loaded[loaded.files[0]] if path.endswith(".npz") else loaded)
         if array.ndim == 4:
             array = array[None]
         if array.ndim != 5 or array.shape[-1] != 3:

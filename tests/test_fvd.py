@@ -142,6 +142,16 @@ def test_the_keras_metric_gives_the_function_s_number(clip_sets, kinetics_i3d):
     assert scores["fvd"] == pytest.approx(expected, rel=1e-4)
 
 
+class _Unpickled:
+    """Creates ``path`` when unpickled: a file that holds one must never be unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
 def test_cli_equals_the_python_api_and_names_bad_files(clip_sets, kinetics_i3d, tmp_path):
     real, fake = clip_sets
     folders = {}
@@ -152,13 +162,23 @@ def test_cli_equals_the_python_api_and_names_bad_files(clip_sets, kinetics_i3d, 
             synthetic.write_video(folders[side] / f"{index}.avi", clip)
     np.save(folders["fake"] / "more.npy", fake[:2])  # arrays sit beside videos
     (folders["fake"] / "broken.avi").write_bytes(b"not a video")
+    marker = tmp_path / "unpickled"
+    np.savez(folders["fake"] / "evil.npz", x=np.array([_Unpickled(marker)], dtype=object))  # runs code if unpickled
     expected = fvd.fvd(str(folders["real"]), str(folders["fake"]), model=kinetics_i3d, on_error=lambda *_: None)
     result = i3d("fvd", folders["real"], folders["fake"], "--json", "--save_stats", tmp_path / "stats")
-    assert result.returncode == 1  # a file was skipped
-    assert error_lines(result.stderr)[0].startswith(f"error: {folders['fake'] / 'broken.avi'}: ")
+    assert result.returncode == 1  # files were skipped
+    errors = error_lines(result.stderr)
+    assert errors[0].startswith(f"error: {folders['fake'] / 'broken.avi'}: ")
+    assert errors[1].startswith(f"error: {folders['fake'] / 'evil.npz'}: holds object arrays (pickled data), "
+                                "refused as untrusted") and "unsafe" not in result.stderr
     answer = json.loads(result.stdout)
     assert answer["fvd"] == pytest.approx(expected, rel=1e-5) and expected > 1
-    assert (answer["real_videos"], answer["fake_videos"], answer["skipped_files"]) == (8, 10, 1)
+    assert (answer["real_videos"], answer["fake_videos"], answer["skipped_files"]) == (8, 10, 2)
+    np.savez(tmp_path / "evil_stats.npz", count=np.int64(3), mean=np.zeros(400), m2=np.array([_Unpickled(marker)]))
+    refused = i3d("fvd", tmp_path / "evil_stats.npz", folders["fake"], "--json")  # statistics given as a side
+    assert refused.returncode == 2 and len(error_lines(refused.stderr)) == 1 and not refused.stdout
+    assert error_lines(refused.stderr)[0].startswith(f"error: {tmp_path / 'evil_stats.npz'}: holds object arrays")
+    assert not marker.exists()
     again = i3d("fvd", tmp_path / "stats_real.npz", tmp_path / "stats_fake.npz", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["fvd"] == pytest.approx(expected, rel=1e-5)
     mismatch = i3d("fvd", tmp_path / "stats_real.npz", tmp_path / "stats_fake.npz", "--protocol", "videogpt")
