@@ -240,8 +240,12 @@ def load_into(model, weights, build_full, rank=3, full_model=False):
     freshly initialised (that is how the head is replaced).
     """
     spec = lookup(weights)
-    if spec is None:
-        model.load_weights(weights)
+    if spec is None:  # a user's file
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError, KeyError) as error:
+            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{weights}: not a .weights.h5 file of this model ({cause})") from None
         return
     if full_model:  # saves building a second model and copying every tensor (140 MiB less at the peak)
         model.load_weights(weights_file(spec.name, build_full))

@@ -227,4 +227,21 @@ def test_a_keras_file_that_carries_code_is_refused(tmp_path, corpus_list):
     listing, labels = corpus_list
     result = run_batch("evaluate", "--model", path, "--list", listing, "--labels", labels, "--out", tmp_path / "report")
     assert result.returncode == 2 and len(error_lines(result.stderr)) == 1 and "safe_mode" in result.stderr
+    assert str(path) in error_lines(result.stderr)[0]
+    assert not (tmp_path / "report").exists() or not os.listdir(tmp_path / "report")
+
+
+@pytest.mark.parametrize("command, flag, name", [("evaluate", "--model", "broken.keras"),
+                                                 ("predict", "--weights", "broken.weights.h5")])
+def test_a_broken_model_or_weights_file_is_one_line_naming_it(tmp_path, corpus_list, command, flag, name):
+    path = tmp_path / name
+    path.write_bytes(b"not a model")
+    listing, labels = corpus_list
+    video = next(line.split(",")[0].strip('"') for line in open(listing, encoding="utf-8"))
+    arguments = ("--list", listing, "--labels", labels, "--out", tmp_path / "report") if command == "evaluate" else (
+        "--json", video)
+    result = run_batch(command, flag, path, *arguments)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {path}: ")
+    assert "Traceback" not in result.stderr and not result.stdout.strip()
     assert not (tmp_path / "report").exists() or not os.listdir(tmp_path / "report")

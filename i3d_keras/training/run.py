@@ -161,6 +161,13 @@ def _is_nan(value):
 
 
 def load_trained(path):
-    """A ``model.keras`` written by ``run_training`` (loaded with ``safe_mode``: no code runs from the file)."""
-    return keras.models.load_model(path, safe_mode=True)
+    """A ``model.keras`` written by ``run_training`` (loaded with ``safe_mode``: no code runs from the file). A file
+    that is not one, or that carries code, is refused in one line naming it."""
+    import zipfile
+
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a Keras model this can load ({cause})") from None
 
