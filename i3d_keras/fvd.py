@@ -467,7 +467,7 @@ def _refusal(path, error):
         return ValueError(f"{path}: not a .npy/.npz array file (numpy would read it as a pickle, which is refused as "
                           "untrusted: never unpickled)")
     if isinstance(error, (OSError, EOFError, zipfile.BadZipFile)):
-        return ValueError(f"{path}: not a readable .npy/.npz array file ({text.splitlines()[0] if text else type(error).__name__})")
+        return ValueError(f"{path}: not a readable .npy/.npz array file ({files.describe(error)})")
     return None
 
 

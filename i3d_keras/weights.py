@@ -244,8 +244,7 @@ def load_into(model, weights, build_full, rank=3, full_model=False):
         try:
             model.load_weights(weights)
         except (ValueError, OSError, KeyError) as error:
-            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"{weights}: not a .weights.h5 file of this model ({cause})") from None
+            raise ValueError(f"{weights}: not a .weights.h5 file of this model ({files.describe(error)})") from None
         return
     if full_model:  # saves building a second model and copying every tensor (140 MiB less at the peak)
         model.load_weights(weights_file(spec.name, build_full))

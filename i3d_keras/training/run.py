@@ -168,6 +168,5 @@ def load_trained(path):
     try:
         return keras.models.load_model(path, safe_mode=True)
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path}: not a Keras model this can load ({cause})") from None
+        raise ValueError(f"{path}: not a Keras model this can load ({files.describe(error)})") from None
 
