@@ -13,9 +13,12 @@ side by side on the same frames, plus the fast methods and the cost of storing f
 5. With ``--memory``: peak RSS of ``flow.iter_flow`` (the default method, 32 pairs at a time) over 40 and 160
    pairs of a moving 128x170 texture, each in a fresh process: memory must stay flat as the video gets longer.
 
+``--cpu avx2`` limits both to AVX2 + FMA code paths (XLA's ``--xla_cpu_max_isa=AVX2``, OpenCV's dispatch with
+its AVX-512 paths disabled), which on an AVX-512 machine gives an AVX2 machine's kernels.
+
 Not a test: prints tables. Name the CPU flags in what you report (printed first).
 
-    python benchmarks/flow.py [--pairs 16] [--speed_pairs 16] [--skip_fidelity] [--memory]
+    python benchmarks/flow.py [--pairs 16] [--speed_pairs 16] [--skip_fidelity] [--memory] [--cpu native|avx2]
 """
 
 import argparse
@@ -27,6 +30,9 @@ import time
 import numpy as np
 
 CLIPS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "videos")
+# --cpu avx2: XLA's and OpenCV's kernels limited to AVX2 + FMA (set before either starts; OpenCV's workers inherit it)
+AVX2_ONLY = {"XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+             "OPENCV_CPU_DISABLE": "AVX512F,AVX512_COMMON,AVX512_SKX,AVX512_CNL,AVX512_CLX,AVX512_ICL"}
 
 
 def cpu_flags():
@@ -215,10 +221,15 @@ def main():
     parser.add_argument("--speed_pairs", type=int, default=16, help="pairs timed per size")
     parser.add_argument("--skip_fidelity", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also the long-video memory table")
+    parser.add_argument("--cpu", choices=["native", "avx2"], default="native",
+                        help="avx2: limit XLA and OpenCV to AVX2 + FMA (an AVX2 machine's kernels)")
     args = parser.parse_args()
+    if args.cpu == "avx2":
+        os.environ.update(AVX2_ONLY)
     import cv2
 
-    print(f"CPU: {cpu_flags()}; OpenCV {cv2.__version__}")
+    limited = ", kernels limited to AVX2 + FMA (" + " ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + ")"
+    print(f"CPU: {cpu_flags()}{limited if args.cpu == 'avx2' else ''}; OpenCV {cv2.__version__}")
     speed(args.speed_pairs)
     if not args.skip_fidelity:
         flow_stream(*fidelity(args.pairs))
