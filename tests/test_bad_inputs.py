@@ -245,3 +245,84 @@ def test_a_broken_model_or_weights_file_is_one_line_naming_it(tmp_path, corpus_l
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {path}: ")
     assert "Traceback" not in result.stderr and not result.stdout.strip()
     assert not (tmp_path / "report").exists() or not os.listdir(tmp_path / "report")
+
+
+def write_records(path, payloads):
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for payload in payloads:
+            writer.write(payload)
+
+
+def test_a_damaged_tfrecord_is_one_line_naming_it(tmp_path):
+    """A shard that is not a TFRecord, is cut short, or holds another format's records: refused before anything
+    is read into a model, in one line naming the shard (the framing is walked; nothing is unpickled)."""
+    import tensorflow as tf
+
+    from i3d_keras.data import tfrecord
+
+    frames = [tfrecord.encode_jpeg(np.full((16, 16, 3), value, np.uint8)) for value in (0, 128)]
+    clip = tfrecord.clip_example(frames, 3, "golf putting", "clip", 25.0)
+    good = tmp_path / "good.tfrecord"
+    write_records(good, [clip, clip, clip])
+    tfrecord.check_shards([str(good)])  # a good shard passes
+    data = good.read_bytes()
+    other = tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[frames[0]]))})).SerializeToString()
+    damaged = {"random.tfrecord": (np.random.default_rng(0).bytes(5000), "not a TFRecord file"),
+               "cut_short.tfrecord": (data[:len(data) - 40], "TFRecord file cut short: record 3 starts at byte"),
+               "another_format.tfrecord": (None, "its first record holds no 'image/encoded' frames")}
+    for name, (content, cause) in damaged.items():
+        path = tmp_path / name
+        write_records(path, [other]) if content is None else path.write_bytes(content)
+        with pytest.raises(ValueError, match=f"^{path}: {cause}"):
+            tfrecord.check_shards([str(good), str(path)])
+    with pytest.raises(ValueError, match=f"^{good}: its first record holds no 'flow/encoded' frames: not a "
+                                         r"TFRecord of `i3d build-tfrecords --flow`"):
+        tfrecord.check_shards([str(good)], tfrecord.FLOW_KEY)  # flow training on RGB-only records
+
+    records = tmp_path / "records"  # the command: one line, exit 2, before the model is loaded, nothing written
+    records.mkdir()
+    (records / "train-00000-of-00002.tfrecord").write_bytes(data)
+    (records / "train-00001-of-00002.tfrecord").write_bytes(data[:len(data) - 40])
+    result = run_batch("evaluate", "--model", "kinetics400", "--tfrecords", records, "--out", tmp_path / "report")
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith(f"error: {records / 'train-00001-of-00002.tfrecord'}: TFRecord file cut short")
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("content, cause", [
+    ("{not json", "not a flow folder's flow.json (not JSON: "),
+    ('{"fields": 3, "format": "gif", "fps": 25}', "not a flow folder's flow.json written by `i3d flow` (image "
+                                                   "format not one of png, jpg)"),
+    ("[1, 2]", "not a flow folder's flow.json written by `i3d flow` (not a JSON object)"),
+])
+def test_a_damaged_flow_folder_is_one_line_naming_its_file(tmp_path, content, cause):
+    import re
+
+    from i3d_keras import inference
+    from i3d_keras.data import flow
+
+    video = tmp_path / "clip.avi"
+    folder = flow.folder_for(str(video), str(tmp_path / "flow"))
+    os.makedirs(folder)
+    info = os.path.join(folder, flow.INFO_FILE)
+    with open(info, "w", encoding="utf-8") as out:
+        out.write(content)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{info}: {cause}")):
+        next(inference.flow_windows(str(video), str(tmp_path / "flow")))
+
+
+def test_a_flow_image_of_another_size_is_named(tmp_path):
+    import cv2
+
+    from i3d_keras.data import flow
+
+    folder = tmp_path / "clip"
+    flow.write_flow_folder(str(folder), [np.zeros((8, 10, 2), np.uint8)])
+    cv2.imwrite(str(folder / "y_00000.png"), np.zeros((8, 9), np.uint8))
+    with pytest.raises(ValueError, match=f"^{folder / 'y_00000.png'}: a flow image of 9x8 pixels beside an x image "
+                                         "of 10x8"):
+        flow.read_flow_folder(str(folder))

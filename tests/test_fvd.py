@@ -272,6 +272,9 @@ def test_statistics_manifest_round_trips_merges_and_refuses_a_mismatch_in_one_li
     fvd.Statistics(first.count, first.mean, first.m2, "original", edited).save(str(tmp_path / "edited.npz"))
     with pytest.raises(fvd.ManifestMismatch, match="with other settings: ddof 0 \\(now 1\\)"):
         fvd.Statistics.load(str(tmp_path / "edited.npz"), "original")
+    np.savez(tmp_path / "garbled.npz", count=np.int64(30), mean=first.mean, m2=first.m2, manifest="{not json")
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'garbled.npz'}: its manifest is not JSON"):
+        fvd.Statistics.load(str(tmp_path / "garbled.npz"))
 
 
 def test_cli_report_holds_every_setting_and_refuses_mismatched_files(tmp_path):

@@ -147,9 +147,25 @@ def write_flow_folder(folder, fields, method="tvl1", fps=decoding.DEFAULT_FPS, i
 
 
 def read_flow_info(folder):
-    """The ``flow.json`` of a flow folder written by ``write_flow_folder`` (raises ``OSError`` if absent)."""
-    with open(os.path.join(folder, INFO_FILE), encoding="utf-8") as info:
-        return json.load(info)
+    """The ``flow.json`` of a flow folder written by ``write_flow_folder`` (``OSError`` if absent); a file that
+    is not JSON, or lacks what reading the folder needs, is a ``ValueError`` naming it."""
+    path = os.path.join(folder, INFO_FILE)
+    with open(path, encoding="utf-8") as info:
+        try:
+            info = json.load(info)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a flow folder's {INFO_FILE} (not JSON: {error})") from None
+    problems = [] if isinstance(info, dict) else ["not a JSON object"]
+    if not problems:
+        if not (isinstance(info.get("fields"), int) and info["fields"] >= 0):
+            problems.append("no field count")
+        if info.get("format") not in IMAGE_FORMATS:
+            problems.append(f"image format not one of {', '.join(IMAGE_FORMATS)}")
+        if not isinstance(info.get("fps"), (int, float)):
+            problems.append("no fps")
+    if problems:
+        raise ValueError(f"{path}: not a flow folder's {INFO_FILE} written by `i3d flow` ({'; '.join(problems)})")
+    return info
 
 
 def iter_flow_folder(folder, indices=None):
@@ -163,6 +179,9 @@ def iter_flow_folder(folder, indices=None):
             image = cv2.imread(name, cv2.IMREAD_GRAYSCALE)
             if image is None:
                 raise OSError(f"{name}: missing or unreadable flow image")
+            if channels and image.shape != channels[0].shape:
+                raise ValueError(f"{name}: a flow image of {image.shape[1]}x{image.shape[0]} pixels beside an x "
+                                 f"image of {channels[0].shape[1]}x{channels[0].shape[0]}")
             channels.append(image)
         yield np.stack(channels, axis=-1)
 

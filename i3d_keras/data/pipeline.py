@@ -115,6 +115,8 @@ def distributed_dataset(strategy, source, global_batch_size, **options):
 
 def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer, cache, seed, crop_size):
     paths = tfrecord.list_shards(source)
+    key = tfrecord.FLOW_KEY if is_flow else tfrecord.IMAGE_KEY
+    tfrecord.check_shards(paths, key)
     if input_context and input_context.num_input_pipelines > 1:
         paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
         if not paths:
@@ -128,7 +130,6 @@ def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle
         records = records.cache(cache if isinstance(cache, str) else "")
     if training:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    key = tfrecord.FLOW_KEY if is_flow else tfrecord.IMAGE_KEY
 
     def select_and_decode(serialized):
         encoded, label, video_id = tfrecord.parse_example(serialized, key)

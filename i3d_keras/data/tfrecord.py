@@ -262,6 +262,57 @@ def list_shards(source):
     return found
 
 
+def check_shards(paths, key=IMAGE_KEY):
+    """Refuses, in one ``ValueError`` naming the file, a shard in ``paths`` that is not a TFRecord file, is cut
+    short, or whose first record holds no ``key`` frames (not written by ``build-tfrecords``, or without
+    ``--flow`` for ``FLOW_KEY``).
+
+    It walks each file's record framing (length, then the payload and its checksum) without reading the payloads,
+    so it costs two small reads per record; a payload damaged inside intact framing is found when it is read
+    (TensorFlow's checksum), and that clip is skipped with a warning."""
+    for path in paths:
+        first = _walk_records(path)
+        if first is not None and not _has_frames(first, key):
+            made_by = "build-tfrecords --flow" if key == FLOW_KEY else "build-tfrecords"
+            raise ValueError(f"{path}: its first record holds no {key!r} frames: not a TFRecord of `i3d {made_by}`")
+
+
+def _walk_records(path):
+    """The first record's payload of the TFRecord file ``path`` (``None`` if it has none), after following the
+    framing to the end; ``ValueError`` naming the file where it breaks."""
+    size = os.path.getsize(path)
+    first, offset, count = None, 0, 0
+    with open(path, "rb") as records:
+        while offset < size:
+            header = records.read(12)  # uint64 length, uint32 checksum of the length
+            length = int.from_bytes(header[:8], "little") if len(header) == 12 else None
+            end = offset + 12 + (length or 0) + 4
+            if length is None or end > size:
+                if count == 0:
+                    raise ValueError(f"{path}: not a TFRecord file (its first record's framing runs past the end "
+                                     f"of the file's {size} bytes)")
+                raise ValueError(f"{path}: TFRecord file cut short: record {count + 1} starts at byte {offset} "
+                                 f"and runs past the end of the file ({size} bytes); rewrite it with build-tfrecords")
+            if first is None:
+                first = records.read(length)
+            records.seek(end)
+            offset, count = end, count + 1
+    return first
+
+
+def _has_frames(serialized, key):
+    """Whether a serialised ``SequenceExample`` has a non-empty ``key`` feature list (parsed as a protocol
+    buffer; nothing in it is executed)."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    try:
+        lists = tf.train.SequenceExample.FromString(serialized).feature_lists.feature_list
+    except DecodeError:
+        return False
+    return key in lists and len(lists[key].feature) > 0
+
+
 def parse_example(serialized, key=IMAGE_KEY):
     """TF op: a serialised example -> ``(encoded frames [T] string, label int32, video id string)``."""
     import tensorflow as tf

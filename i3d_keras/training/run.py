@@ -24,7 +24,9 @@ def data_labels(source):
     """The ``LabelMap`` of a data source: a ``VideoDataset``'s own, or the ``labels.txt`` beside TFRecords."""
     if isinstance(source, datasets.VideoDataset):
         return source.labels
-    first = tfrecord.list_shards(source)[0]
+    shards = tfrecord.list_shards(source)
+    tfrecord.check_shards(shards)
+    first = shards[0]
     path = os.path.join(os.path.dirname(first), "labels.txt")
     if not os.path.exists(path):
         raise ValueError(f"{path}: missing; TFRecords need the labels.txt that build-tfrecords writes beside them")
