@@ -32,7 +32,7 @@ def video_windows(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decodi
 def flow_windows(path, flow_root=None, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE, fps=decoding.DEFAULT_FPS,
                  size=decoding.CROP_SIZE):
     """Yields flow windows ``[1, T, size, size, 2]`` in [-1, 1] of the video at ``path``: read from its ``i3d flow``
-    folder under ``flow_root`` when there is one, else TV-L1 computed now (``data.tvl1``: about 0.2 s per frame pair at 256x340 on 2 cores)."""
+    folder under ``flow_root`` when there is one, else TV-L1 computed now (``data.tvl1``: about 0.1 s per frame pair at 256x340 on 2 cores)."""
     from i3d_keras.data import flow
 
     folder = flow.folder_for(path, flow_root) if flow_root else None

@@ -22,7 +22,7 @@ flags.DEFINE_integer("shards", 0, "Number of shards (0: enough for every core an
 flags.DEFINE_float("fps", decoding.DEFAULT_FPS, "Store frames at this rate (0 keeps the native rate).")
 flags.DEFINE_integer("short_side", decoding.SHORT_SIDE, "Store frames with this short side.")
 flags.DEFINE_integer("jpeg_quality", tfrecord.DEFAULT_JPEG_QUALITY, "JPEG quality of the stored frames.")
-flags.DEFINE_bool("flow", False, "Also store optical flow (flow/encoded); TV-L1 in TensorFlow: about 0.2 s per frame pair on 2 cores.")
+flags.DEFINE_bool("flow", False, "Also store optical flow (flow/encoded); TV-L1 in TensorFlow: about 0.1 s per frame pair on 2 cores.")
 flags.DEFINE_enum("flow_method", "tvl1", flow.METHODS, "Flow method (tvl1 is what the pretrained weights saw).")
 FLAGS = flags.FLAGS
 

@@ -8,7 +8,7 @@ snippets every ``--stride`` frames at ``--fps`` (0: native), ``--crops`` (center
 (rgb, flow or rgb,flow: RGB first), written as ``<name>.npz`` with ``features`` ``[S, D]`` (or ``[S, crops, D]``
 with ``--noaverage_crops``), ``timestamps`` ``[S, 2]`` in seconds, ``fps``, ``frames`` and the options, plus
 ``index.json``. Presets (flags given explicitly override them): thumos-i3d, anet-i3d, bmt, video-features (docs:
-Extract features). Flow comes from ``--flow_root`` (``i3d flow`` folders) or is computed (TV-L1, ~0.2 s per frame on 2 cores).
+Extract features). Flow comes from ``--flow_root`` (``i3d flow`` folders) or is computed (TV-L1, ~0.1 s per frame on 2 cores).
 
 ``--runtime`` (window mode, Mixed_5c) runs the model in ONNX Runtime, OpenVINO or LiteRT.
 

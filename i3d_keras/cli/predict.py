@@ -15,7 +15,7 @@ flags.DEFINE_bool("json", False, "Print one JSON object per video and line inste
 flags.DEFINE_string("hub", None, "Use an exported module (folder) instead of --weights.")
 flags.DEFINE_string("flow_weights", None, "Two streams: flow weight set (flow_imagenet_kinetics400) or .weights.h5.")
 flags.DEFINE_string("flow_root", None, "With --flow_weights: the `i3d flow --out` folder holding the videos' flow "
-                    "(videos without a flow folder get TV-L1 computed now, about 0.2 s per frame on 2 cores).")
+                    "(videos without a flow folder get TV-L1 computed now, about 0.1 s per frame on 2 cores).")
 flags.DEFINE_float("flow_weight", 1.0, "With --flow_weights: fused logits = RGB + this x flow.")
 FLAGS = flags.FLAGS
 
