@@ -161,7 +161,7 @@ def read_flow_info(folder):
             problems.append("no field count")
         if info.get("format") not in IMAGE_FORMATS:
             problems.append(f"image format not one of {', '.join(IMAGE_FORMATS)}")
-        if not isinstance(info.get("fps"), (int, float)):
+        if "fps" not in info or not isinstance(info["fps"], (int, float, type(None))):  # None: the native rate
             problems.append("no fps")
     if problems:
         raise ValueError(f"{path}: not a flow folder's {INFO_FILE} written by `i3d flow` ({'; '.join(problems)})")
