@@ -115,12 +115,12 @@ def distributed_dataset(strategy, source, global_batch_size, **options):
 
 def _tfrecord_elements(source, training, window, is_flow, input_context, shuffle_buffer, cache, seed, crop_size):
     paths = tfrecord.list_shards(source)
-    key = tfrecord.FLOW_KEY if is_flow else tfrecord.IMAGE_KEY
-    tfrecord.check_shards(paths, key)
     if input_context and input_context.num_input_pipelines > 1:
         paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
         if not paths:
             raise ValueError("fewer TFRecord files than input pipelines; write more shards")
+    key = tfrecord.FLOW_KEY if is_flow else tfrecord.IMAGE_KEY
+    tfrecord.check_shards(paths, key)  # each input pipeline checks the shards it reads
     files = tf.data.Dataset.from_tensor_slices(paths)
     if training:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)

@@ -272,7 +272,8 @@ def solve_level(i0, i1, u, parameters, counts):
         planes = tf.where(n >= 0, warping[0], 0.0)
         (i1w, gx, gy), (u1, u2) = tf.unstack(planes), warping[1:]
         grad = gx * gx + gy * gy
-        data = (gx, gy, tf.where(grad > tiny, 1 / tf.maximum(grad, tiny), np.float32(1e30)), i1w - gx * u1 - gy * u2 - i0)
+        inverse = tf.where(grad > tiny, 1 / tf.maximum(grad, tiny), np.float32(1e30))
+        data = (gx, gy, inverse, i1w - gx * u1 - gy * u2 - i0)
         return (n + 1,) + tf.while_loop(
             lambda n, fields, active, *_: (n < P.inner_iterations) & tf.reduce_any(active),
             lambda n, *state: (n + 1,) + inner(*state), (0, fields, active, counts, data))[1:4] + (warping,)
